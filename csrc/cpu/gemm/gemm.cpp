@@ -1,0 +1,261 @@
+// The blocked GEMM driver (BLIS loop order) and its thread partitioning.
+//
+//   for jc in N by NC:          B panel  [KC x NC]  packed (or pre-packed)
+//     for pc in K by KC:
+//       for ic in M by MC:      A block  [MC x KC]  packed, stays in L2
+//         for jr in NC by NR:   B strip  [KC x NR]  stays in L1
+//           for ir in MC by MR: micro-kernel -> C tile [MR x NR]
+//
+// Bias and activation are applied to each C tile right after its last K
+// block, while the tile is still in L1, so C is written to memory once.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "activation.h"
+#include "gemm.h"
+#include "microkernel.h"
+
+namespace fastnn::cpu {
+namespace {
+
+constexpr int64_t kMC = 192;   // rows of A per L2 block (multiple of every MR)
+constexpr int64_t kNC = 3072;  // columns of B per panel (multiple of every NR)
+template <typename T>
+constexpr int64_t kKC = sizeof(T) == 4 ? 256 : 128;  // K block: B strip KC*NR fits L1
+
+// Below this many multiply-adds a GEMM runs on the calling thread only: the
+// thread-pool wake-up costs more than it saves.
+constexpr int64_t kParallelMinMacs = 1 << 17;
+
+template <typename T>
+struct AlignedBuffer {
+  T* ptr = nullptr;
+  size_t cap = 0;
+  T* get(size_t n) {
+    if (n > cap) {
+      std::free(ptr);
+      ptr = static_cast<T*>(std::aligned_alloc(64, ((n * sizeof(T) + 63) / 64) * 64));
+      cap = n;
+    }
+    return ptr;
+  }
+  ~AlignedBuffer() { std::free(ptr); }
+};
+
+template <typename T>
+T* thread_buffer_a(size_t n) {
+  thread_local AlignedBuffer<T> buf;
+  return buf.get(n);
+}
+template <typename T>
+T* thread_buffer_b(size_t n) {
+  thread_local AlignedBuffer<T> buf;
+  return buf.get(n);
+}
+
+template <typename T>
+void pack_rows(const RowSource<T>& src, int64_t r0, int64_t rc, int64_t k0, int64_t kc, int64_t width,
+               T* dst) {
+  if (src.pack) {
+    src.pack(r0, rc, k0, kc, width, dst);
+  } else {
+    pack_strided(src.data, src.rs, src.cs, r0, rc, k0, kc, width, dst);
+  }
+}
+
+// Bias + activation on an m x n tile whose rows are contiguous (row stride ld).
+template <typename T>
+void tile_epilogue(const Epilogue<T>& ep, T* tile, int64_t ld, int64_t m, int64_t n, int64_t i0,
+                   int64_t j0) {
+  if (!ep.bias_n && !ep.bias_m && ep.act == Act::None) return;
+  for (int64_t i = 0; i < m; ++i) {
+    T* row = tile + i * ld;
+    if (ep.bias_n) {
+      const T* b = ep.bias_n + j0;
+      for (int64_t j = 0; j < n; ++j) row[j] += b[j];
+    }
+    if (ep.bias_m) {
+      const T b = ep.bias_m[i0 + i];
+      for (int64_t j = 0; j < n; ++j) row[j] += b;
+    }
+    apply_act(ep.act, row, n);
+  }
+}
+
+// Supplies packed B strips for one [KC x NC] panel: packs on the fly from a
+// row source, or points into a pre-packed PackedB.
+template <typename T>
+struct BPanels {
+  const RowSource<T>* src = nullptr;
+  const PackedB<T>* packed = nullptr;
+  int64_t nr = 0;
+
+  const T* panel(int64_t pc, int64_t kcb, int64_t jc, int64_t ncb) const {
+    if (packed) return packed->block(pc) + (jc / nr) * kcb * nr;
+    T* buf = thread_buffer_b<T>(static_cast<size_t>(kcb * ((ncb + nr - 1) / nr) * nr));
+    pack_rows(*src, jc, ncb, pc, kcb, nr, buf);
+    return buf;
+  }
+};
+
+// One thread's share: C[m0:m1, n0:n1], n0 a multiple of NR.
+template <typename T>
+void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const RowSource<T>& a,
+                const BPanels<T>& b, const OutView<T>& c, const Epilogue<T>& ep) {
+  const MicroKernel<T>& uk = best_microkernel<T>();
+  const int64_t MR = uk.mr, NR = uk.nr, KC = kKC<T>;
+  alignas(64) T tile[16 * 64];  // MR*NR scratch for edge tiles and strided C
+  T* abuf = thread_buffer_a<T>(static_cast<size_t>(kMC * KC));
+
+  for (int64_t jc = n0; jc < n1; jc += kNC) {
+    const int64_t ncb = std::min(kNC, n1 - jc);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kcb = std::min(KC, K - pc);
+      const bool load_c = pc > 0 || ep.accumulate;
+      const bool last = pc + kcb >= K;
+      const T* bpanel = b.panel(pc, kcb, jc, ncb);
+      for (int64_t ic = m0; ic < m1; ic += kMC) {
+        const int64_t mcb = std::min(kMC, m1 - ic);
+        pack_rows(a, ic, mcb, pc, kcb, MR, abuf);
+        for (int64_t jr = 0; jr < ncb; jr += NR) {
+          const int64_t nrb = std::min(NR, ncb - jr);
+          const T* bstrip = bpanel + (jr / NR) * kcb * NR;
+          for (int64_t ir = 0; ir < mcb; ir += MR) {
+            const int64_t mrb = std::min(MR, mcb - ir);
+            const T* astrip = abuf + (ir / MR) * kcb * MR;
+            const int64_t i0 = ic + ir, j0 = jc + jr;
+            T* cptr = c.data + i0 * c.rs + j0 * c.cs;
+            if (c.cs == 1 && mrb == MR && nrb == NR) {
+              uk.fn(kcb, astrip, bstrip, cptr, c.rs, load_c);
+              if (last) tile_epilogue(ep, cptr, c.rs, mrb, nrb, i0, j0);
+              continue;
+            }
+            if (load_c) {
+              for (int64_t i = 0; i < mrb; ++i)
+                for (int64_t j = 0; j < nrb; ++j) tile[i * NR + j] = cptr[i * c.rs + j * c.cs];
+            }
+            uk.fn(kcb, astrip, bstrip, tile, NR, load_c);
+            if (last) tile_epilogue(ep, tile, NR, mrb, nrb, i0, j0);
+            for (int64_t i = 0; i < mrb; ++i)
+              for (int64_t j = 0; j < nrb; ++j) cptr[i * c.rs + j * c.cs] = tile[i * NR + j];
+          }
+        }
+      }
+    }
+  }
+}
+
+// K == 0: the product is zero; C = act(C or 0, + bias).
+template <typename T>
+void gemm_empty_k(int64_t M, int64_t N, const OutView<T>& c, const Epilogue<T>& ep) {
+  std::vector<T> row(static_cast<size_t>(N));
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) row[j] = ep.accumulate ? c.data[i * c.rs + j * c.cs] : T(0);
+    tile_epilogue(ep, row.data(), N, 1, N, i, 0);
+    for (int64_t j = 0; j < N; ++j) c.data[i * c.rs + j * c.cs] = row[j];
+  }
+}
+
+// Splits the MR x NR tile grid over `threads` as tm x tn rectangles,
+// minimising the largest share (compute plus a packing term).
+void choose_split(int64_t tiles_m, int64_t tiles_n, int64_t mr, int64_t nr, int64_t threads,
+                  int64_t* tm_out, int64_t* tn_out) {
+  double best = -1;
+  for (int64_t tm = 1; tm <= threads; ++tm) {
+    if (threads % tm) continue;
+    const int64_t tn = threads / tm;
+    if (tm > tiles_m || tn > tiles_n) continue;
+    const double rows = double((tiles_m + tm - 1) / tm) * mr;
+    const double cols = double((tiles_n + tn - 1) / tn) * nr;
+    const double cost = rows * cols + 4.0 * (rows + cols);
+    if (best < 0 || cost < best) {
+      best = cost;
+      *tm_out = tm;
+      *tn_out = tn;
+    }
+  }
+  if (best < 0) {
+    *tm_out = 1;
+    *tn_out = 1;
+  }
+}
+
+template <typename T>
+void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T>& b,
+         const OutView<T>& c, const Epilogue<T>& ep, bool parallel) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return gemm_empty_k(M, N, c, ep);
+  const MicroKernel<T>& uk = best_microkernel<T>();
+  int64_t threads = parallel && !at::in_parallel_region() ? at::get_num_threads() : 1;
+  if (M * N * K < kParallelMinMacs) threads = 1;
+  const int64_t tiles_m = (M + uk.mr - 1) / uk.mr, tiles_n = (N + uk.nr - 1) / uk.nr;
+  int64_t tm = 1, tn = 1;
+  if (threads > 1) choose_split(tiles_m, tiles_n, uk.mr, uk.nr, threads, &tm, &tn);
+  if (tm * tn == 1) return gemm_block(0, M, 0, N, K, a, b, c, ep);
+  const int64_t mstep = (tiles_m + tm - 1) / tm * uk.mr, nstep = (tiles_n + tn - 1) / tn * uk.nr;
+  at::parallel_for(0, tm * tn, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t m0 = (t / tn) * mstep, n0 = (t % tn) * nstep;
+      if (m0 >= M || n0 >= N) continue;
+      gemm_block(m0, std::min(M, m0 + mstep), n0, std::min(N, n0 + nstep), K, a, b, c, ep);
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T>
+const T* PackedB<T>::block(int64_t k0) const {
+  return buf.get() + k0 * ((N + nr - 1) / nr) * nr;
+}
+
+template <typename T>
+PackedB<T> pack_b(const RowSource<T>& bt, int64_t N, int64_t K) {
+  PackedB<T> p;
+  p.N = N;
+  p.K = K;
+  p.nr = best_microkernel<T>().nr;
+  p.kc = kKC<T>;
+  const int64_t npad = (N + p.nr - 1) / p.nr * p.nr;
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(npad * K, 1)) * sizeof(T);
+  p.buf = std::shared_ptr<T>(static_cast<T*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), std::free);
+  for (int64_t pc = 0; pc < K; pc += p.kc) {
+    const int64_t kcb = std::min(p.kc, K - pc);
+    pack_rows(bt, 0, N, pc, kcb, p.nr, p.buf.get() + pc * npad);
+  }
+  return p;
+}
+
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSource<T>& bt,
+          const OutView<T>& c, const Epilogue<T>& ep, bool parallel) {
+  BPanels<T> b;
+  b.src = &bt;
+  b.nr = best_microkernel<T>().nr;
+  run(M, N, K, a, b, c, ep, parallel);
+}
+
+template <typename T>
+void gemm_packed(int64_t M, const RowSource<T>& a, const PackedB<T>& packed, const OutView<T>& c,
+                 const Epilogue<T>& ep, bool parallel) {
+  BPanels<T> b;
+  b.packed = &packed;
+  b.nr = packed.nr;
+  run(M, packed.N, packed.K, a, b, c, ep, parallel);
+}
+
+#define FASTNN_INSTANTIATE_GEMM(T)                                                                 \
+  template struct PackedB<T>;                                                                     \
+  template PackedB<T> pack_b<T>(const RowSource<T>&, int64_t, int64_t);                           \
+  template void gemm<T>(int64_t, int64_t, int64_t, const RowSource<T>&, const RowSource<T>&,      \
+                        const OutView<T>&, const Epilogue<T>&, bool);                             \
+  template void gemm_packed<T>(int64_t, const RowSource<T>&, const PackedB<T>&, const OutView<T>&, \
+                               const Epilogue<T>&, bool);
+FASTNN_INSTANTIATE_GEMM(float)
+FASTNN_INSTANTIATE_GEMM(double)
+
+}  // namespace fastnn::cpu

@@ -1,0 +1,105 @@
+// fastnn CPU GEMM core: one packed, cache-blocked, register-blocked GEMM that
+// serves Linear, convolution (implicit GEMM through custom packers) and the
+// recurrent cells (pre-packed weights reused across time steps).
+//
+// Pure C++ (no torch types) except for the thread pool (at::parallel_for).
+//
+//   C[M,N] = act( (accumulate ? C : 0) + A[M,K] * B[K,N] + bias )
+//
+// Operands are described by "row sources": A as M rows of length K, and B by
+// its transpose Bt as N rows of length K. A row source is either a strided
+// view (element (r, k) at data[r*rs + k*cs], which covers transposes and
+// non-contiguous tensors) or a custom packer (implicit im2col).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace fastnn::cpu {
+
+enum class Act : int { None = 0, ReLU = 1, GELU = 2, SiLU = 3, Tanh = 4, Sigmoid = 5 };
+
+// Parses "none", "relu", "gelu", "silu", "tanh", "sigmoid"; returns false if unknown.
+bool parse_act(const std::string& name, Act* out);
+
+// Packed panel layout, shared by every packer: rows [r0, r0+rc) of a row
+// source, restricted to k in [k0, k0+kc), are written as ceil(rc/width)
+// strips; strip s holds element (r0 + s*width + r, k0 + k) at
+//   dst[s*kc*width + k*width + r]
+// and rows past rc inside the last strip are zero-filled.
+template <typename T>
+using PackFn = std::function<void(int64_t r0, int64_t rc, int64_t k0, int64_t kc,
+                                  int64_t width, T* dst)>;
+
+template <typename T>
+struct RowSource {
+  const T* data = nullptr;  // strided view, used when pack is empty
+  int64_t rs = 0;           // stride between rows
+  int64_t cs = 1;           // stride along K
+  PackFn<T> pack;           // custom packer (e.g. implicit im2col)
+
+  static RowSource view(const T* d, int64_t row_stride, int64_t k_stride) {
+    RowSource s;
+    s.data = d;
+    s.rs = row_stride;
+    s.cs = k_stride;
+    return s;
+  }
+  static RowSource custom(PackFn<T> fn) {
+    RowSource s;
+    s.pack = std::move(fn);
+    return s;
+  }
+};
+
+// Packs rows of a strided view in the panel layout above (exposed for custom packers).
+template <typename T>
+void pack_strided(const T* data, int64_t rs, int64_t cs, int64_t r0, int64_t rc,
+                  int64_t k0, int64_t kc, int64_t width, T* dst);
+
+// Output view: element (i, j) at data[i*rs + j*cs].
+template <typename T>
+struct OutView {
+  T* data = nullptr;
+  int64_t rs = 0;
+  int64_t cs = 1;
+};
+
+template <typename T>
+struct Epilogue {
+  const T* bias_n = nullptr;  // length N, added to every row (Linear)
+  const T* bias_m = nullptr;  // length M, added to every column (conv, NCHW)
+  Act act = Act::None;
+  bool accumulate = false;    // C += A*B instead of C = A*B
+};
+
+// B (as Bt rows) packed once for the whole K and N, in the blocking the GEMM
+// uses, so a weight reused many times (recurrent steps) is packed only once.
+template <typename T>
+struct PackedB {
+  int64_t N = 0, K = 0;
+  int64_t nr = 0, kc = 0;  // strip width and K block used when packing
+  std::shared_ptr<T> buf;  // 64-byte aligned
+  const T* block(int64_t k0) const;  // start of the K block beginning at k0
+};
+
+template <typename T>
+PackedB<T> pack_b(const RowSource<T>& bt, int64_t N, int64_t K);
+
+// C = act(A*B + ...). Multi-threaded with at::parallel_for unless
+// `parallel` is false (callers already inside a parallel region).
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSource<T>& bt,
+          const OutView<T>& c, const Epilogue<T>& ep, bool parallel = true);
+
+// Same, with B pre-packed by pack_b.
+template <typename T>
+void gemm_packed(int64_t M, const RowSource<T>& a, const PackedB<T>& b, const OutView<T>& c,
+                 const Epilogue<T>& ep, bool parallel = true);
+
+// Name of the float32 micro-kernel chosen at run time: "avx512", "avx2" or "portable".
+const char* isa_name();
+
+}  // namespace fastnn::cpu

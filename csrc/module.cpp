@@ -1,0 +1,19 @@
+// The fastnn._C Python module: registers the `fastnn` operator library (the
+// ops themselves are defined per op family with TORCH_LIBRARY_FRAGMENT) and
+// exposes build information. No compute is bound here: every kernel is a
+// registered operator (torch.ops.fastnn.*).
+#include <torch/extension.h>
+
+#include "cpu/gemm/gemm.h"
+
+TORCH_LIBRARY(fastnn, m) {}
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fastnn native library";
+  m.def("cpu_isa", &fastnn::cpu::isa_name, "float32 GEMM micro-kernel chosen for this CPU");
+#ifdef FASTNN_WITH_CUDA
+  m.attr("cuda_built") = true;
+#else
+  m.attr("cuda_built") = false;
+#endif
+}

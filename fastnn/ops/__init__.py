@@ -1,0 +1,3 @@
+"""Fake (meta) kernels and autograd formulas for the torch.ops.fastnn operators,
+one module per op family."""
+from . import linear  # noqa: F401
