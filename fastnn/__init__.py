@@ -13,3 +13,7 @@ from .nn import Linear
 __version__ = "0.1.0"
 
 __all__ = ["Linear", "functional", "info", "__version__"]
+
+from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
+
+__all__ += ["LSTMCell", "GRUCell", "RNNCell", "LSTM", "GRU", "RNN"]
