@@ -78,6 +78,8 @@ def _forward(module, name, mode, input, hx):
     module.check_forward_args(x, hx, batch_sizes)
     if not packed and module.batch_first:
         x = x.transpose(0, 1)
+    if not packed and x.size(0) == 0:
+        raise RuntimeError("Expected sequence length to be larger than 0 in RNN")  # as torch.nn
     h0, c0 = (hx[0], hx[1]) if lstm else (hx, None)
     output, h_n, c_n = _run_stack(module, mode, x, batch_sizes, h0, c0)
     hidden = (h_n, c_n) if lstm else h_n
