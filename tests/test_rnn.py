@@ -298,3 +298,26 @@ OP_ERRORS = [
 def test_op_errors(changes, match):
     with pytest.raises(RuntimeError, match=match):
         _op_error(**changes)
+
+
+# ---- the team-parallel and small-batch kernels (hidden >= 64 splits units over threads) --------
+
+@pytest.mark.parametrize("mode", list(LAYERS))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("batch", [1, 3, 6, 11])
+def test_team_kernels_packed_bidirectional(mode, dtype, batch):
+    ref_cls, fast_cls, kw = LAYERS[mode]
+    ref, fast = pair(ref_cls, fast_cls, 24, 80, bidirectional=True, dtype=dtype, **kw)
+    lengths = [7, 3, 7, 5, 1, 6, 2, 7, 4, 4, 2][:batch]
+    seqs = [torch.randn(n, 24, dtype=dtype, requires_grad=True) for n in lengths]
+    packed = pack_sequence(seqs, enforce_sorted=False)
+    state, leaves = _states(mode, 2, batch, 80, dtype=dtype)
+    check_parity(ref, fast, (packed, state), dtype, leaves=[*seqs, *leaves], retain=True)
+
+
+@pytest.mark.parametrize("mode", list(LAYERS))
+def test_team_kernels_gradcheck(mode):
+    ref_cls, fast_cls, kw = LAYERS[mode]
+    fast = fast_cls(3, 64, dtype=F64, **kw)
+    x = torch.randn(3, 2, 3, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: fast(x)[0], (x,))

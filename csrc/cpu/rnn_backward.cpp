@@ -11,6 +11,7 @@
 
 #include "../rnn.h"
 #include "gemm/activation.h"
+#include "rnn_fused.h"
 #include "rnn_gates.h"
 #include "rnn_steps.h"
 
@@ -99,7 +100,10 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
   ep_acc.accumulate = true;
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
 
-  for (int64_t s = d.T - 1; s >= 0; --s) {
+  if (!proj) {
+    cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx, gru ? dgh : nullptr);
+  }
+  for (int64_t s = proj ? d.T - 1 : -1; s >= 0; --s) {
     const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
     T* dh = dh_cur.data_ptr<T>();
     for (int64_t i = 0; i < n * P; ++i) dh[i] = dh_state[i] + (go ? go[r0 * P + i] : T(0));
@@ -118,7 +122,7 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
           const int64_t pr = steps.prev_row(t, b);
           const T* c_prev = pr >= 0 ? w + pr * 5 * H + 4 * H : cx_p + b * H;
           const T* wsr = w + (r0 + b) * 5 * H;
-          cpu::rnn::lstm_backward_row<T>(H, wsr, c_prev, dh_use + b * H, dc_state + b * H,
+          cpu::rnn::lstm_backward_units<T>(H, H, wsr, c_prev, dh_use + b * H, dc_state + b * H,
                                          tanh_c + b * H, dgx_t + b * G);
           if (proj)  // h before projection = o * tanh(c), the operand of dW_hr
             for (int64_t j = 0; j < H; ++j) tanh_c[b * H + j] *= wsr[3 * H + j];
@@ -129,7 +133,7 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
       const T* h_prev_t = hp + r0 * P;
       for_rows(n, 4 * H, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b)
-          cpu::rnn::gru_backward_row<T>(H, w + (r0 + b) * 4 * H, h_prev_t + b * H, dh + b * H,
+          cpu::rnn::gru_backward_units<T>(H, H, w + (r0 + b) * 4 * H, h_prev_t + b * H, dh + b * H,
                                         dgx_t + b * G, dgh_t + b * G, dh_state + b * H);
       });
       hidden_back(n, dgh_t, G, dh_state, P, ep_acc);

@@ -10,6 +10,7 @@
 
 #include "../rnn.h"
 #include "gemm/activation.h"
+#include "rnn_fused.h"
 #include "rnn_gates.h"
 #include "rnn_steps.h"
 
@@ -56,7 +57,14 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   }
   gemm<T>(rows, G, d.I, RowSource<T>::view(x.data_ptr<T>(), d.I, 1), rows_of<T>(w_ih), in_out, ep_in);
 
-  // 2. recurrence
+  // 2. recurrence: a team of workers over hidden-unit slices (no projection),
+  // else step by step with the GEMM threaded inside each step
+  const at::Tensor bhh = has_bias && d.mode == RnnMode::GRU ? b_hh.contiguous() : at::Tensor();
+  if (!proj) {
+    cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh.defined() ? bhh.data_ptr<T>() : nullptr,
+                               xproj.defined() ? xproj.data_ptr<T>() : nullptr, o, w, h_state, c_state);
+    return;
+  }
   const StepGemm<T> hidden(rows_of<T>(w_hh), G, P, d.T);
   std::optional<StepGemm<T>> projection;
   at::Tensor gh, hraw;
@@ -68,7 +76,6 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   Epilogue<T> ep_acc;
   ep_acc.accumulate = true;
   Epilogue<T> ep_hh;  // GRU hidden projection: W_hh h + b_hh
-  const at::Tensor bhh = has_bias && d.mode == RnnMode::GRU ? b_hh.contiguous() : at::Tensor();
   ep_hh.bias_n = bhh.defined() ? bhh.data_ptr<T>() : nullptr;
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
 
@@ -81,7 +88,7 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
       T* h_target = proj ? hraw.data_ptr<T>() : out_rows;
       for_rows(n, 5 * H, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b)
-          cpu::rnn::lstm_forward_row<T>(H, g + b * 5 * H, c_state + b * H, h_target + b * H);
+          cpu::rnn::lstm_forward_units<T>(H, H, g + b * 5 * H, c_state + b * H, h_target + b * H);
       });
       if (proj) (*projection)(n, hraw.data_ptr<T>(), H, out_rows, P, {});
     } else if (d.mode == RnnMode::GRU) {
@@ -91,7 +98,7 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
       T* wr = w + r0 * 4 * H;
       for_rows(n, 4 * H, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b)
-          cpu::rnn::gru_forward_row<T>(H, gx + b * G, ghp + b * G, h_state + b * H, wr + b * 4 * H,
+          cpu::rnn::gru_forward_units<T>(H, H, gx + b * G, ghp + b * G, H, h_state + b * H, wr + b * 4 * H,
                                        out_rows + b * H);
       });
     } else {
