@@ -19,25 +19,46 @@ namespace {
 template <int M>
 FASTNN_RNN_AVX512 void small_f32(const float* a, int64_t lda, const PackedB<float>& b, float* c, int64_t ldc,
                                  const float* bias, bool accumulate) {
+  // Two accumulator sets (even / odd k) so that even one row keeps four
+  // independent FMA chains in flight; the weight stream is prefetched ahead.
   const int64_t N = b.N, K = b.K, kc = b.kc;
   const int64_t strips = (N + 31) / 32;
   for (int64_t s = 0; s < strips; ++s) {
-    __m512 acc0[M], acc1[M];
-    for (int m = 0; m < M; ++m) acc0[m] = acc1[m] = _mm512_setzero_ps();
+    __m512 acc0[M], acc1[M], odd0[M], odd1[M];
+    for (int m = 0; m < M; ++m) acc0[m] = acc1[m] = odd0[m] = odd1[m] = _mm512_setzero_ps();
     for (int64_t pc = 0; pc < K; pc += kc) {
       const int64_t kcb = std::min(kc, K - pc);
       const float* bp = b.block(pc) + s * kcb * 32;
       const float* ap = a + pc;
-#pragma GCC unroll 4
-      for (int64_t k = 0; k < kcb; ++k) {
-        const __m512 b0 = _mm512_load_ps(bp + k * 32);
-        const __m512 b1 = _mm512_load_ps(bp + k * 32 + 16);
+      int64_t k = 0;
+      for (; k + 1 < kcb; k += 2) {
+        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1024), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1040), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1056), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1072), _MM_HINT_T0);
+        const __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
+        const __m512 c0 = _mm512_load_ps(bp + k * 32 + 32), c1 = _mm512_load_ps(bp + k * 32 + 48);
+        for (int m = 0; m < M; ++m) {
+          const __m512 am = _mm512_set1_ps(ap[m * lda + k]);
+          const __m512 an = _mm512_set1_ps(ap[m * lda + k + 1]);
+          acc0[m] = _mm512_fmadd_ps(am, b0, acc0[m]);
+          acc1[m] = _mm512_fmadd_ps(am, b1, acc1[m]);
+          odd0[m] = _mm512_fmadd_ps(an, c0, odd0[m]);
+          odd1[m] = _mm512_fmadd_ps(an, c1, odd1[m]);
+        }
+      }
+      for (; k < kcb; ++k) {
+        const __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
         for (int m = 0; m < M; ++m) {
           const __m512 am = _mm512_set1_ps(ap[m * lda + k]);
           acc0[m] = _mm512_fmadd_ps(am, b0, acc0[m]);
           acc1[m] = _mm512_fmadd_ps(am, b1, acc1[m]);
         }
       }
+    }
+    for (int m = 0; m < M; ++m) {
+      acc0[m] = _mm512_add_ps(acc0[m], odd0[m]);
+      acc1[m] = _mm512_add_ps(acc1[m], odd1[m]);
     }
     const int64_t j0 = s * 32, valid = std::min<int64_t>(32, N - j0);
     const __mmask16 m0 = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);

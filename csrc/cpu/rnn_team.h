@@ -32,7 +32,7 @@ class SpinBarrier {
     // spin briefly (the other worker is usually microseconds away), then yield
     // so an oversubscribed machine still makes progress
     for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
-      if (spins < 4000) {
+      if (spins < 1000) {
 #if defined(__x86_64__)
         _mm_pause();
 #endif
