@@ -100,10 +100,11 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
   ep_acc.accumulate = true;
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
 
-  if (!proj) {
+  const bool fused = !proj && d.T > 1;
+  if (fused) {
     cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx, gru ? dgh : nullptr);
   }
-  for (int64_t s = proj ? d.T - 1 : -1; s >= 0; --s) {
+  for (int64_t s = fused ? -1 : d.T - 1; s >= 0; --s) {
     const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
     T* dh = dh_cur.data_ptr<T>();
     for (int64_t i = 0; i < n * P; ++i) dh[i] = dh_state[i] + (go ? go[r0 * P + i] : T(0));

@@ -57,10 +57,11 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   }
   gemm<T>(rows, G, d.I, RowSource<T>::view(x.data_ptr<T>(), d.I, 1), rows_of<T>(w_ih), in_out, ep_in);
 
-  // 2. recurrence: a team of workers over hidden-unit slices (no projection),
-  // else step by step with the GEMM threaded inside each step
+  // 2. recurrence: a team of workers over hidden-unit slices for sequences;
+  // cells (T = 1) and projections step by step with the GEMM threaded inside
+  // each step (for one step the team's barrier buys nothing)
   const at::Tensor bhh = has_bias && d.mode == RnnMode::GRU ? b_hh.contiguous() : at::Tensor();
-  if (!proj) {
+  if (!proj && d.T > 1) {
     cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh.defined() ? bhh.data_ptr<T>() : nullptr,
                                xproj.defined() ? xproj.data_ptr<T>() : nullptr, o, w, h_state, c_state);
     return;
