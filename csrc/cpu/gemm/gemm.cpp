@@ -13,17 +13,19 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "activation.h"
 #include "gemm.h"
+#include "gemm_dot.h"
 #include "microkernel.h"
 
 namespace fastnn::cpu {
 namespace {
 
 constexpr int64_t kMC = 192;   // rows of A per L2 block (multiple of every MR)
-constexpr int64_t kNC = 3072;  // columns of B per panel (multiple of every NR)
+constexpr int64_t kNC = 2048;  // columns of B per panel (multiple of every NR)
 template <typename T>
 constexpr int64_t kKC = sizeof(T) == 4 ? 256 : 128;  // K block: B strip KC*NR fits L1
 
@@ -184,6 +186,34 @@ void choose_split(int64_t tiles_m, int64_t tiles_n, int64_t mr, int64_t nr, int6
   }
 }
 
+// Rows of A up to which the unpacked dot-product path beats packing B.
+constexpr int64_t kDotMaxM = 32;
+
+// Small-M float GEMM with k-contiguous operands: dot products, no packing.
+template <typename T>
+bool try_dot(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSource<T>& bt,
+             const OutView<T>& c, const Epilogue<T>& ep, int64_t threads) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (M > kDotMaxM || a.pack || bt.pack || a.cs != 1 || bt.cs != 1 || c.cs != 1 || !use_avx512())
+      return false;
+    const int64_t chunk = std::max<int64_t>(32, (N + threads - 1) / threads + 31) / 32 * 32;
+    const int64_t parts = (N + chunk - 1) / chunk;
+    auto work = [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p)
+        gemm_dot_f32(M, p * chunk, std::min(N, (p + 1) * chunk), K, a.data, a.rs, bt.data, bt.rs,
+                     c.data, c.rs, ep);
+    };
+    if (parts > 1) {
+      at::parallel_for(0, parts, 1, work);
+    } else {
+      work(0, parts);
+    }
+    return true;
+  }
+}
+
 template <typename T>
 void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T>& b,
          const OutView<T>& c, const Epilogue<T>& ep, bool parallel) {
@@ -192,6 +222,7 @@ void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T
   const MicroKernel<T>& uk = best_microkernel<T>();
   int64_t threads = parallel && !at::in_parallel_region() ? at::get_num_threads() : 1;
   if (M * N * K < kParallelMinMacs) threads = 1;
+  if (!b.packed && try_dot(M, N, K, a, *b.src, c, ep, threads)) return;
   const int64_t tiles_m = (M + uk.mr - 1) / uk.mr, tiles_n = (N + uk.nr - 1) / uk.nr;
   int64_t tm = 1, tn = 1;
   if (threads > 1) choose_split(tiles_m, tiles_n, uk.mr, uk.nr, threads, &tm, &tn);

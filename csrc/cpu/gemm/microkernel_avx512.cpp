@@ -16,6 +16,13 @@ template <int MR>
 FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                               bool load_c) {
   __m512 acc0[MR], acc1[MR];
+  // C rows are far apart (row stride ldc): fetch them now so the final
+  // load/store does not stall on cache misses.
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+  }
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     acc0[i] = _mm512_setzero_ps();
