@@ -39,11 +39,10 @@ def _linear_with_preact_fake(input, weight, bias=None, activation="none"):
 
 @torch.library.register_fake("fastnn::linear_backward")
 def _linear_backward_fake(grad_output, input, weight, saved, activation, output_mask):
-    empty = input.new_empty((0,))
     return (
-        input.new_empty(input.shape) if output_mask[0] else empty,
-        weight.new_empty(weight.shape) if output_mask[1] else empty,
-        weight.new_empty((weight.shape[0],)) if output_mask[2] else empty,
+        input.new_empty(input.shape if output_mask[0] else (0,)),
+        weight.new_empty(weight.shape if output_mask[1] else (0,)),
+        weight.new_empty((weight.shape[0],) if output_mask[2] else (0,)),
     )
 
 
