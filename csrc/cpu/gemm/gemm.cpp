@@ -29,6 +29,9 @@ constexpr int64_t kNC = 2048;  // columns of B per panel (multiple of every NR)
 template <typename T>
 constexpr int64_t kKC = sizeof(T) == 4 ? 256 : 128;  // K block: B strip KC*NR fits L1
 
+// Rows of A up to which B is read in place instead of packed (see BPanels).
+constexpr int64_t kDirectBMaxM = 64;
+
 // Below this many multiply-adds a GEMM runs on the calling thread only: the
 // thread-pool wake-up costs more than it saves.
 constexpr int64_t kParallelMinMacs = 1 << 17;
@@ -55,6 +58,11 @@ T* thread_buffer_a(size_t n) {
 }
 template <typename T>
 T* thread_buffer_b(size_t n) {
+  thread_local AlignedBuffer<T> buf;
+  return buf.get(n);
+}
+template <typename T>
+T* thread_buffer_tail(size_t n) {
   thread_local AlignedBuffer<T> buf;
   return buf.get(n);
 }
@@ -96,6 +104,12 @@ struct BPanels {
   const PackedB<T>* packed = nullptr;
   int64_t nr = 0;
 
+  // With few rows of A, each B element is used only a few times: an
+  // n-contiguous B (rows of Bt at stride 1) is then read in place, unpacked.
+  bool read_in_place(int64_t rows_of_a) const {
+    return !packed && !src->pack && src->rs == 1 && rows_of_a <= kDirectBMaxM;
+  }
+
   const T* panel(int64_t pc, int64_t kcb, int64_t jc, int64_t ncb) const {
     if (packed) return packed->block(pc) + (jc / nr) * kcb * nr;
     T* buf = thread_buffer_b<T>(static_cast<size_t>(kcb * ((ncb + nr - 1) / nr) * nr));
@@ -112,6 +126,8 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
   const int64_t MR = uk.mr, NR = uk.nr, KC = kKC<T>;
   alignas(64) T tile[16 * 64];  // MR*NR scratch for edge tiles and strided C
   T* abuf = thread_buffer_a<T>(static_cast<size_t>(kMC * KC));
+  const bool in_place = b.read_in_place(m1 - m0);
+  T* tailbuf = in_place ? thread_buffer_tail<T>(static_cast<size_t>(KC * NR)) : nullptr;
 
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     const int64_t ncb = std::min(kNC, n1 - jc);
@@ -119,20 +135,28 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
       const int64_t kcb = std::min(KC, K - pc);
       const bool load_c = pc > 0 || ep.accumulate;
       const bool last = pc + kcb >= K;
-      const T* bpanel = b.panel(pc, kcb, jc, ncb);
+      const T* bpanel = in_place ? nullptr : b.panel(pc, kcb, jc, ncb);
       for (int64_t ic = m0; ic < m1; ic += kMC) {
         const int64_t mcb = std::min(kMC, m1 - ic);
         pack_rows(a, ic, mcb, pc, kcb, MR, abuf);
         for (int64_t jr = 0; jr < ncb; jr += NR) {
           const int64_t nrb = std::min(NR, ncb - jr);
-          const T* bstrip = bpanel + (jr / NR) * kcb * NR;
+          const T* bstrip = in_place ? nullptr : bpanel + (jr / NR) * kcb * NR;
+          int64_t ldb = NR;
+          if (in_place && nrb == NR) {
+            bstrip = b.src->data + (jc + jr) + pc * b.src->cs;
+            ldb = b.src->cs;
+          } else if (in_place) {  // partial last strip: pack it (zero-padded)
+            pack_rows(*b.src, jc + jr, nrb, pc, kcb, NR, tailbuf);
+            bstrip = tailbuf;
+          }
           for (int64_t ir = 0; ir < mcb; ir += MR) {
             const int64_t mrb = std::min(MR, mcb - ir);
             const T* astrip = abuf + (ir / MR) * kcb * MR;
             const int64_t i0 = ic + ir, j0 = jc + jr;
             T* cptr = c.data + i0 * c.rs + j0 * c.cs;
             if (c.cs == 1 && mrb == MR && nrb == NR) {
-              uk.fn(kcb, astrip, bstrip, cptr, c.rs, load_c);
+              uk.fn(kcb, astrip, bstrip, ldb, cptr, c.rs, load_c);
               if (last) tile_epilogue(ep, cptr, c.rs, mrb, nrb, i0, j0);
               continue;
             }
@@ -140,7 +164,7 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
               for (int64_t i = 0; i < mrb; ++i)
                 for (int64_t j = 0; j < nrb; ++j) tile[i * NR + j] = cptr[i * c.rs + j * c.cs];
             }
-            uk.fn(kcb, astrip, bstrip, tile, NR, load_c);
+            uk.fn(kcb, astrip, bstrip, ldb, tile, NR, load_c);
             if (last) tile_epilogue(ep, tile, NR, mrb, nrb, i0, j0);
             for (int64_t i = 0; i < mrb; ++i)
               for (int64_t j = 0; j < nrb; ++j) cptr[i * c.rs + j * c.cs] = tile[i * NR + j];

@@ -1,6 +1,8 @@
 // Register-blocked micro-kernels, one per ISA, chosen at run time.
-// A kernel computes a full MR x NR tile from packed panels:
-//   acc(i, j) = sum_k a[k*MR + i] * b[k*NR + j]
+// A kernel computes a full MR x NR tile from a packed A panel and a B panel
+// whose rows are ldb apart (ldb = NR when packed; the row stride of an
+// n-contiguous B when it is read in place):
+//   acc(i, j) = sum_k a[k*MR + i] * b[k*ldb + j]
 //   c[i*ldc + j] = (load_c ? c[i*ldc + j] : 0) + acc(i, j)
 #pragma once
 
@@ -9,7 +11,8 @@
 namespace fastnn::cpu {
 
 template <typename T>
-using MicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool load_c);
+using MicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc,
+                                bool load_c);
 
 template <typename T>
 struct MicroKernel {

@@ -9,7 +9,7 @@
 namespace fastnn::cpu {
 namespace {
 
-FASTNN_AVX2 void f32_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+FASTNN_AVX2 void f32_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                             bool load_c) {
   constexpr int MR = 6;
   __m256 acc0[MR], acc1[MR];
@@ -20,8 +20,8 @@ FASTNN_AVX2 void f32_kernel(int64_t kc, const float* a, const float* b, float* c
   }
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_load_ps(b);
-    const __m256 b1 = _mm256_load_ps(b + 8);
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
       const __m256 ai = _mm256_broadcast_ss(a + i);
@@ -29,7 +29,7 @@ FASTNN_AVX2 void f32_kernel(int64_t kc, const float* a, const float* b, float* c
       acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
     }
     a += MR;
-    b += 16;
+    b += ldb;
   }
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {

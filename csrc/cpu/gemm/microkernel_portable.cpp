@@ -6,11 +6,12 @@ namespace fastnn::cpu {
 namespace {
 
 template <typename T, int MR, int NR>
-void portable_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool load_c) {
+void portable_kernel(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc,
+                     bool load_c) {
   T acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     const T* ak = a + k * MR;
-    const T* bk = b + k * NR;
+    const T* bk = b + k * ldb;
     for (int i = 0; i < MR; ++i) {
       const T ai = ak[i];
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
