@@ -9,6 +9,9 @@ from . import ops  # noqa: F401  (fake kernels and autograd for the ops)
 from . import functional
 from ._info import info
 from .nn import Linear
+from .ops import autocast as _autocast
+
+_autocast.register_all()  # after every op family is imported
 
 __version__ = "0.1.0"
 

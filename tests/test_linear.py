@@ -178,3 +178,18 @@ def test_info_reports_build():
     assert info["torch"] == torch.__version__
     assert "cpu" in info["backends"]
     assert info["cpu_isa"] in ("avx512", "avx2", "portable")
+
+
+def test_autocast_cpu_mixes_with_bfloat16_layers():
+    # torch.nn.Linear under CPU autocast produces bfloat16; the fastnn layer after it
+    # casts its inputs to float32 (it has no bfloat16 CPU kernel) and keeps working.
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), fastnn.Linear(16, 4))
+    x = torch.randn(3, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert out.dtype == torch.float32
+    hidden = F.linear(x.bfloat16(), model[0].weight.bfloat16(), model[0].bias.bfloat16())
+    ref = F.linear(hidden.float(), model[1].weight, model[1].bias)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    out.sum().backward()
+    assert model[1].weight.grad.dtype == torch.float32

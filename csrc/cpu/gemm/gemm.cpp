@@ -27,7 +27,7 @@ namespace {
 constexpr int64_t kMC = 192;   // rows of A per L2 block (multiple of every MR)
 constexpr int64_t kNC = 2048;  // columns of B per panel (multiple of every NR)
 template <typename T>
-constexpr int64_t kKC = sizeof(T) == 4 ? 256 : 128;  // K block: B strip KC*NR fits L1
+constexpr int64_t kKC = sizeof(T) == 4 ? 512 : 256;  // K block: B strip KC*NR fits L1
 
 // Rows of A up to which B is read in place instead of packed (see BPanels).
 constexpr int64_t kDirectBMaxM = 64;
@@ -127,7 +127,10 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
   alignas(64) T tile[16 * 64];  // MR*NR scratch for edge tiles and strided C
   T* abuf = thread_buffer_a<T>(static_cast<size_t>(kMC * KC));
   const bool in_place = b.read_in_place(m1 - m0);
-  T* tailbuf = in_place ? thread_buffer_tail<T>(static_cast<size_t>(KC * NR)) : nullptr;
+  // With a single block of A rows each B strip is used once: pack it right
+  // before use (it stays in L1) instead of packing the whole panel first.
+  const bool per_strip = !in_place && !b.packed && m1 - m0 <= kMC;
+  T* tailbuf = in_place || per_strip ? thread_buffer_tail<T>(static_cast<size_t>(KC * NR)) : nullptr;
 
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     const int64_t ncb = std::min(kNC, n1 - jc);
@@ -135,18 +138,18 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
       const int64_t kcb = std::min(KC, K - pc);
       const bool load_c = pc > 0 || ep.accumulate;
       const bool last = pc + kcb >= K;
-      const T* bpanel = in_place ? nullptr : b.panel(pc, kcb, jc, ncb);
+      const T* bpanel = in_place || per_strip ? nullptr : b.panel(pc, kcb, jc, ncb);
       for (int64_t ic = m0; ic < m1; ic += kMC) {
         const int64_t mcb = std::min(kMC, m1 - ic);
         pack_rows(a, ic, mcb, pc, kcb, MR, abuf);
         for (int64_t jr = 0; jr < ncb; jr += NR) {
           const int64_t nrb = std::min(NR, ncb - jr);
-          const T* bstrip = in_place ? nullptr : bpanel + (jr / NR) * kcb * NR;
+          const T* bstrip = in_place || per_strip ? nullptr : bpanel + (jr / NR) * kcb * NR;
           int64_t ldb = NR;
           if (in_place && nrb == NR) {
             bstrip = b.src->data + (jc + jr) + pc * b.src->cs;
             ldb = b.src->cs;
-          } else if (in_place) {  // partial last strip: pack it (zero-padded)
+          } else if (in_place || per_strip) {  // pack this strip (zero-padded) now
             pack_rows(*b.src, jc + jr, nrb, pc, kcb, NR, tailbuf);
             bstrip = tailbuf;
           }

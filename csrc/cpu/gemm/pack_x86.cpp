@@ -51,11 +51,13 @@ __attribute__((target("avx2"))) bool pack_rowmajor_f32_x86(const float* src, int
     float* d = dst + (s0 / width) * kc * width;
     const float* sp = src + s0 * rs;
     const int64_t full = rows / 8 * 8, kfull = kc / 8 * 8;
-    for (int64_t r = 0; r < full; r += 8) {
-      for (int64_t k = 0; k < kfull; k += 8) transpose8x8_store(sp + r * rs + k, rs, d + k * width + r, width);
+    // k outer: each 8-k chunk writes whole packed rows (width floats, full
+    // cache lines) while the source lines of all rows stay in L1.
+    for (int64_t k = 0; k < kfull; k += 8)
+      for (int64_t r = 0; r < full; r += 8) transpose8x8_store(sp + r * rs + k, rs, d + k * width + r, width);
+    for (int64_t r = 0; r < full; r += 8)
       for (int64_t k = kfull; k < kc; ++k)
         for (int64_t i = 0; i < 8; ++i) d[k * width + r + i] = sp[(r + i) * rs + k];
-    }
     for (int64_t r = full; r < rows; ++r)
       for (int64_t k = 0; k < kc; ++k) d[k * width + r] = sp[r * rs + k];
     for (int64_t r = rows; r < width; ++r)
