@@ -34,7 +34,7 @@ constexpr int64_t kDirectBMaxM = 64;
 
 // Below this many multiply-adds a GEMM runs on the calling thread only: the
 // thread-pool wake-up costs more than it saves.
-constexpr int64_t kParallelMinMacs = 1 << 17;
+constexpr int64_t kParallelMinMacs = 1 << 20;
 
 template <typename T>
 struct AlignedBuffer {

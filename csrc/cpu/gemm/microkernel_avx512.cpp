@@ -91,7 +91,7 @@ FASTNN_AVX512 void f64_kernel(int64_t kc, const double* a, const double* b, int6
 
 }  // namespace
 
-MicroKernel<float> microkernel_f32_avx512() { return {8, 32, &f32_kernel<8>, "avx512"}; }
+MicroKernel<float> microkernel_f32_avx512() { return {12, 32, &f32_kernel<12>, "avx512"}; }
 MicroKernel<double> microkernel_f64_avx512() { return {8, 16, &f64_kernel, "avx512"}; }
 
 }  // namespace fastnn::cpu
