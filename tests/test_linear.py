@@ -60,6 +60,17 @@ def test_parity_activations(dtype, act, batch):
     _check_parity(x, w, b, act, dtype)
 
 
+# Shapes that cross the GEMM's blocking: M past one A block (192 rows), K past one
+# K block (512 floats / 256 doubles), N past one B panel (2048), and each small-M path.
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("m,k,n", [(193, 513, 33), (40, 520, 2050), (13, 700, 5), (65, 300, 129)])
+def test_parity_across_gemm_blocking(dtype, m, k, n):
+    x = torch.randn(m, k, dtype=dtype)
+    w = torch.randn(n, k, dtype=dtype) / k ** 0.5
+    b = torch.randn(n, dtype=dtype)
+    _check_parity(x, w, b, "silu", dtype)
+
+
 def test_larger_float32_against_float64_reference():
     # 512x784->512 exercises the multi-threaded packed path with K > one K block.
     x, w, b = torch.randn(512, 784), torch.randn(512, 784) / 28, torch.randn(512)
