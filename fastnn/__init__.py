@@ -13,3 +13,6 @@ from .nn import Linear
 __version__ = "0.1.0"
 
 __all__ = ["Linear", "functional", "info", "__version__"]
+from .convert import convert, revert  # noqa: E402  (needs the layers above)
+
+__all__ += ["convert", "revert"]
