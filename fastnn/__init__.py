@@ -4,6 +4,7 @@
     layer = fastnn.Linear(784, 512)          # where you had torch.nn.Linear
     fastnn.info()                            # versions, backends, CPU micro-kernel
 """
+import torch  # noqa: F401  (first: _C links against libc10/libtorch, which torch loads)
 from . import _C  # noqa: F401  (loads the kernels and registers torch.ops.fastnn.*)
 from . import ops  # noqa: F401  (fake kernels and autograd for the ops)
 from . import functional
