@@ -36,8 +36,7 @@ class Row:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["pass"] = d.pop("pass_")
-        return d
+        return {("pass" if k == "pass_" else k): v for k, v in d.items()}
 
 
 def discover_families() -> Dict[str, object]:
