@@ -4,6 +4,7 @@
     layer = fastnn.Linear(784, 512)          # where you had torch.nn.Linear
     fastnn.info()                            # versions, backends, CPU micro-kernel
 """
+import torch  # noqa: F401  (first: _C links against libc10/libtorch, which torch loads)
 from . import _C  # noqa: F401  (loads the kernels and registers torch.ops.fastnn.*)
 from . import ops  # noqa: F401  (fake kernels and autograd for the ops)
 from . import functional
@@ -16,3 +17,6 @@ _autocast.register_all()  # after every op family is imported
 __version__ = "0.1.0"
 
 __all__ = ["Linear", "functional", "info", "__version__"]
+from .convert import convert, revert  # noqa: E402  (needs the layers above)
+
+__all__ += ["convert", "revert"]
