@@ -171,6 +171,7 @@ def test_optimizer_training_step_decreases_loss():
 def test_isa_variants_agree(monkeypatch):
     # Each micro-kernel must give the same answer; run the portable and AVX2
     # kernels in subprocesses (the ISA is fixed per process).
+    import os
     import subprocess
     import sys
     code = ("import torch, fastnn; torch.manual_seed(0); x=torch.randn(37, 300); w=torch.randn(70, 300);"
@@ -178,7 +179,7 @@ def test_isa_variants_agree(monkeypatch):
             "r=torch.tanh(torch.nn.functional.linear(x, w, b));"
             "print(fastnn.info(verbose=False)['cpu_isa'], float((y-r).abs().max()))")
     for isa in ["portable", "avx2"]:
-        env = dict(**__import__("os").environ, FASTNN_ISA=isa)
+        env = {**os.environ, "FASTNN_ISA": isa}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         name, err = out.stdout.split()
         assert float(err) < 1e-4, (isa, out.stdout)

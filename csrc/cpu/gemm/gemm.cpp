@@ -141,7 +141,11 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
       const T* bpanel = in_place || per_strip ? nullptr : b.panel(pc, kcb, jc, ncb);
       for (int64_t ic = m0; ic < m1; ic += kMC) {
         const int64_t mcb = std::min(kMC, m1 - ic);
-        pack_rows(a, ic, mcb, pc, kcb, MR, abuf);
+        // Full MR-row strips, then a partial strip packed with its own width
+        // (it runs the kernel for exactly that many rows).
+        const int64_t full_rows = mcb / MR * MR;
+        if (full_rows > 0) pack_rows(a, ic, full_rows, pc, kcb, MR, abuf);
+        if (mcb > full_rows) pack_rows(a, ic + full_rows, mcb - full_rows, pc, kcb, mcb - full_rows, abuf + full_rows * kcb);
         for (int64_t jr = 0; jr < ncb; jr += NR) {
           const int64_t nrb = std::min(NR, ncb - jr);
           const T* bstrip = in_place || per_strip ? nullptr : bpanel + (jr / NR) * kcb * NR;
@@ -158,8 +162,9 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
             const T* astrip = abuf + (ir / MR) * kcb * MR;
             const int64_t i0 = ic + ir, j0 = jc + jr;
             T* cptr = c.data + i0 * c.rs + j0 * c.cs;
-            if (c.cs == 1 && mrb == MR && nrb == NR) {
-              uk.fn(kcb, astrip, bstrip, ldb, cptr, c.rs, load_c);
+            const MicroKernelFn<T> kernel = uk.rows[mrb];
+            if (c.cs == 1 && nrb == NR) {
+              kernel(kcb, astrip, bstrip, ldb, cptr, c.rs, load_c);
               if (last) tile_epilogue(ep, cptr, c.rs, mrb, nrb, i0, j0);
               continue;
             }
@@ -167,7 +172,7 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
               for (int64_t i = 0; i < mrb; ++i)
                 for (int64_t j = 0; j < nrb; ++j) tile[i * NR + j] = cptr[i * c.rs + j * c.cs];
             }
-            uk.fn(kcb, astrip, bstrip, ldb, tile, NR, load_c);
+            kernel(kcb, astrip, bstrip, ldb, tile, NR, load_c);
             if (last) tile_epilogue(ep, tile, NR, mrb, nrb, i0, j0);
             for (int64_t i = 0; i < mrb; ++i)
               for (int64_t j = 0; j < nrb; ++j) cptr[i * c.rs + j * c.cs] = tile[i * NR + j];

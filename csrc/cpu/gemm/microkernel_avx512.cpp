@@ -55,9 +55,9 @@ FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, int64_
 }
 
 // double: 8 rows x 16 columns (two zmm of 8 doubles per row).
+template <int MR>
 FASTNN_AVX512 void f64_kernel(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
                               bool load_c) {
-  constexpr int MR = 8;
   __m512d acc0[MR], acc1[MR];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
@@ -89,10 +89,33 @@ FASTNN_AVX512 void f64_kernel(int64_t kc, const double* a, const double* b, int6
   }
 }
 
+template <int MR>
+struct F32 {
+  static void run(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool load_c) {
+    f32_kernel<MR>(kc, a, b, ldb, c, ldc, load_c);
+  }
+};
+template <int MR>
+struct F64 {
+  static void run(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
+                  bool load_c) {
+    f64_kernel<MR>(kc, a, b, ldb, c, ldc, load_c);
+  }
+};
+
 }  // namespace
 
-MicroKernel<float> microkernel_f32_avx512() { return {12, 32, &f32_kernel<12>, "avx512"}; }
-MicroKernel<double> microkernel_f64_avx512() { return {8, 16, &f64_kernel, "avx512"}; }
+MicroKernel<float> microkernel_f32_avx512() {
+  MicroKernel<float> k{12, 32, &F32<12>::run, "avx512"};
+  fill_row_kernels<float, F32>(k, std::make_integer_sequence<int, 12>{});
+  return k;
+}
+
+MicroKernel<double> microkernel_f64_avx512() {
+  MicroKernel<double> k{8, 16, &F64<8>::run, "avx512"};
+  fill_row_kernels<double, F64>(k, std::make_integer_sequence<int, 8>{});
+  return k;
+}
 
 }  // namespace fastnn::cpu
 
