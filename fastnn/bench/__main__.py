@@ -32,8 +32,8 @@ def parse_args(argv=None):
     p.add_argument("--block-ms", type=float, default=None,
                    help="target length of one timed block in ms (default 100, quick 10)")
     p.add_argument("--peak-gflops", type=float, default=None,
-                   help="the machine's peak GFLOP/s for this dtype (default: 527 fp32 on 2 threads of the "
-                        "project's AVX-512 machine, scaled by threads; see fastnn/bench/peak.py)")
+                   help="the machine's peak GFLOP/s for this dtype (default on CPU: measured at start with "
+                        "fastnn's FMA loop on the threads used; see fastnn/bench/peak.py)")
     p.add_argument("--out", default="benchmarks/out", help="folder for results.csv/.json/speedup.png")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     return p.parse_args(argv)

@@ -1,17 +1,17 @@
 """The machine's peak FLOP rate, the denominator of "% of peak".
 
-No measurement here: a large torch.mm would measure MKL, not the hardware. The default is the
-fp32 FMA peak measured once on the project's machine (DESIGN.md: 527 GFLOP/s on 2 threads of a
-2-core AVX-512 CPU, i.e. 263.5 per core), scaled by the threads used (up to the core count);
-float64 runs half as many lanes per FMA. On another machine, pass --peak-gflops.
+A large torch.mm would measure MKL, not the hardware. On the CPU the peak is measured at the
+start of the run with fastnn's own FMA loop (fastnn._C.fma_peak_gflops: independent FMA chains
+on every thread torch uses, with the widest ISA fastnn's kernels use). float64 runs half the
+lanes per FMA. Elsewhere, or to fix the number, pass --peak-gflops. A machine busy with other
+work measures low: benchmark on a quiet machine.
 """
-import os
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
-FP32_PEAK_2_THREADS_AVX512 = 527.0  # GFLOP/s, measured on the dev machine (DESIGN.md)
+import fastnn._C as _C
 
 
 @dataclass
@@ -21,21 +21,13 @@ class Peak:
 
 
 def peak_gflops(device: torch.device, dtype: torch.dtype, threads: int, override: Optional[float],
-                cpu_isa: str) -> Peak:
+                cpu_isa: str, seconds: float = 0.3) -> Peak:
     if override is not None:
         return Peak(override, f"--peak-gflops {override:g} (given)")
     if device.type != "cpu":
         return Peak(None, "unknown for this device: pass --peak-gflops to get % of peak")
-    if cpu_isa != "avx512":
-        return Peak(None, f"no default for cpu_isa={cpu_isa}: pass --peak-gflops to get % of peak")
-    cores = min(threads, os.cpu_count() or threads)
-    per_core = FP32_PEAK_2_THREADS_AVX512 / 2
-    if dtype == torch.float32:
-        value, what = per_core * cores, "fp32"
-    elif dtype == torch.float64:
-        value, what = per_core * cores / 2, "fp64 (half the fp32 lanes)"
-    else:
-        return Peak(None, f"no default for {dtype}: pass --peak-gflops to get % of peak")
-    return Peak(value, f"{value:g} GFLOP/s {what}: the fp32 FMA peak measured on the project's 2-core "
-                       f"AVX-512 machine (527 GFLOP/s on 2 threads, DESIGN.md) scaled to {cores} "
-                       f"thread(s); not measured now, pass --peak-gflops for another machine")
+    if dtype not in (torch.float32, torch.float64):
+        return Peak(None, f"no measured peak for {dtype}: pass --peak-gflops to get % of peak")
+    fp32 = _C.fma_peak_gflops(seconds)
+    value, what = (fp32, "fp32") if dtype == torch.float32 else (fp32 / 2, "fp64 (half the fp32 lanes)")
+    return Peak(value, f"{value:.0f} GFLOP/s {what}, measured now: {cpu_isa} FMA loop on {threads} thread(s)")
