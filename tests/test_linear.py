@@ -125,8 +125,9 @@ def test_gradcheck(act):
     w = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
     b = torch.randn(4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda *t: fastnn.functional.linear(*t, activation=act), (x, w, b))
-    # the plain op (gelu/silu recompute the pre-activation in backward)
+    # the op itself, and the variant that also returns the pre-activation
     assert torch.autograd.gradcheck(lambda *t: torch.ops.fastnn.linear(*t, act), (x, w, b))
+    assert torch.autograd.gradcheck(lambda *t: torch.ops.fastnn.linear_with_preact(*t, act)[0], (x, w, b))
 
 
 @pytest.mark.parametrize("act", ["none", "gelu"])
