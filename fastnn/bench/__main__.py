@@ -93,6 +93,8 @@ def main(argv=None) -> int:
     paths["png"] = os.path.join(args.out, "speedup.png")
     report.write_csv(paths["csv"], rows)
     report.write_json(paths["json"], rows, meta)
+    paths["md"] = os.path.join(args.out, "results.md")
+    report.write_markdown(paths["md"], rows, meta)
     labels = sorted({(r.family, r.case) for r in rows}, key=[(r.family, r.case) for r in rows].index)
     speed = {(r.family, r.case, r.pass_): r.speedup for r in rows}
     png.bar_chart(
@@ -101,7 +103,7 @@ def main(argv=None) -> int:
          f"{meta['cpu']}, {device}, {args.dtype}, {meta['threads']} thread(s), torch {meta['torch']}"],
         [f"{f} {c}" for f, c in labels],
         [(p, [speed.get((f, c, p)) for f, c in labels]) for p in ("forward", "forward+backward")])
-    print(f"wrote {paths['csv']}, {paths['json']}, {paths['png']}")
+    print(f"wrote {paths['csv']}, {paths['json']}, {paths['md']}, {paths['png']}")
     return 0
 
 

@@ -102,3 +102,26 @@ def write_json(path: str, rows: List[Row], meta: dict):
 
 def command_line() -> str:
     return " ".join(["python -m fastnn.bench", *sys.argv[1:]])
+
+
+def write_markdown(path: str, rows: List[Row], meta: dict):
+    """The table as GitHub markdown with the machine and command, for benchmarks/ and the README."""
+    head = ["layer", "case", "pass", "torch ms", "fastnn ms", "fastnn GF/s", "fastnn % peak", "speedup"]
+    lines = [
+        f"Measured {meta.get('date_utc', '')} UTC with `{meta.get('command', command_line())}`",
+        "",
+        f"- machine: {meta['cpu']}, {meta['cores']} cores, ISA {meta['cpu_isa']}, {meta['threads']} thread(s)",
+        f"- torch {meta['torch']}, fastnn {meta['fastnn']}, python {meta['python']}",
+        f"- peak: {meta.get('peak_source', '-')}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
+    for r in rows:
+        speed = "-" if r.speedup is None else f"**{r.speedup:.2f}x**"
+        status = "" if r.status == "ok" else f" ({r.status})"
+        lines.append(f"| {r.family} | {r.case} | {r.pass_}{status} | {_num(r.torch_ms, 3)} | "
+                     f"{_num(r.fastnn_ms, 3)} | {_num(r.fastnn_gflops, 1)} | {_num(r.fastnn_pct_peak, 1)} | {speed} |")
+    lines += [""] + [f"- {line}" for line in summary_lines(rows)]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
