@@ -1,0 +1,127 @@
+"""Benchmark output: the console table, CSV and JSON files, and the machine description."""
+import csv
+import json
+import os
+import platform
+import sys
+from typing import List, Optional
+
+import torch
+
+from .runner import Row
+
+COLUMNS = [  # (header, width, row -> text)
+    ("layer", 8, lambda r: r.family),
+    ("case", 22, lambda r: r.case),
+    ("pass", 16, lambda r: r.pass_),
+    ("torch ms", 9, lambda r: _num(r.torch_ms, 3)),
+    ("fastnn ms", 9, lambda r: _num(r.fastnn_ms, 3)),
+    ("torch GF/s", 10, lambda r: _num(r.torch_gflops, 1)),
+    ("fastnn GF/s", 11, lambda r: _num(r.fastnn_gflops, 1)),
+    ("torch %pk", 9, lambda r: _num(r.torch_pct_peak, 1)),
+    ("fastnn %pk", 10, lambda r: _num(r.fastnn_pct_peak, 1)),
+    ("speedup", 8, lambda r: "-" if r.speedup is None else f"{r.speedup:.2f}x"),
+    ("kernels / status", 0, lambda r: r.kernels if r.status == "ok" else f"[{r.status}] {r.kernels}"),
+]
+
+
+def _num(value: Optional[float], digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    import fastnn
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = fastnn.info(verbose=False)
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cpu_isa": info["cpu_isa"],
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "fastnn": info["fastnn"],
+        "fastnn_backends": info["backends"],
+        "platform": platform.platform(),
+        "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+
+
+def table(rows: List[Row]) -> str:
+    head = "  ".join(h.rjust(w) if i >= 3 and w else h.ljust(w) for i, (h, w, _) in enumerate(COLUMNS))
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        cells = []
+        for i, (_, w, get) in enumerate(COLUMNS):
+            text = get(r)
+            cells.append(text.rjust(w) if i >= 3 and w else text.ljust(w))
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def summary_lines(rows: List[Row]) -> List[str]:
+    """Geometric-mean speedup per pass, over the rows fastnn really ran."""
+    out = []
+    for pass_ in ("forward", "forward+backward"):
+        ups = [r.speedup for r in rows if r.pass_ == pass_ and r.speedup and r.status == "ok"]
+        if ups:
+            gm = 1.0
+            for u in ups:
+                gm *= u
+            gm **= 1.0 / len(ups)
+            wins = sum(u > 1 for u in ups)
+            out.append(f"{pass_}: geometric-mean speedup {gm:.2f}x over {len(ups)} case(s), "
+                       f"fastnn faster in {wins}")
+    bad = [r for r in rows if r.status != "ok"]
+    if bad:
+        out.append(f"{len(bad)} row(s) where fastnn was not timed as fastnn (see kernels / status)")
+    return out
+
+
+def write_csv(path: str, rows: List[Row]):
+    dicts = [r.as_dict() for r in rows]
+    fields = list(dicts[0]) if dicts else list(Row.__dataclass_fields__)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(dicts)
+
+
+def write_json(path: str, rows: List[Row], meta: dict):
+    with open(path, "w") as f:
+        json.dump({"meta": meta, "results": [r.as_dict() for r in rows]}, f, indent=2)
+        f.write("\n")
+
+
+def command_line() -> str:
+    return " ".join(["python -m fastnn.bench", *sys.argv[1:]])
+
+
+def write_markdown(path: str, rows: List[Row], meta: dict):
+    """The table as GitHub markdown with the machine and command, for benchmarks/ and the README."""
+    head = ["layer", "case", "pass", "torch ms", "fastnn ms", "fastnn GF/s", "fastnn % peak", "speedup"]
+    lines = [
+        f"Measured {meta.get('date_utc', '')} UTC with `{meta.get('command', command_line())}`",
+        "",
+        f"- machine: {meta['cpu']}, {meta['cores']} cores, ISA {meta['cpu_isa']}, {meta['threads']} thread(s)",
+        f"- torch {meta['torch']}, fastnn {meta['fastnn']}, python {meta['python']}",
+        f"- peak: {meta.get('peak_source', '-')}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
+    for r in rows:
+        speed = "-" if r.speedup is None else f"**{r.speedup:.2f}x**"
+        status = "" if r.status == "ok" else f" ({r.status})"
+        lines.append(f"| {r.family} | {r.case} | {r.pass_}{status} | {_num(r.torch_ms, 3)} | "
+                     f"{_num(r.fastnn_ms, 3)} | {_num(r.fastnn_gflops, 1)} | {_num(r.fastnn_pct_peak, 1)} | {speed} |")
+    lines += [""] + [f"- {line}" for line in summary_lines(rows)]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
