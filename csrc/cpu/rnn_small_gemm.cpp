@@ -89,7 +89,7 @@ bool avx512_panels() {
 
 bool small_f32_dispatch(int64_t M, const float* a, int64_t lda, const PackedB<float>& b, float* c, int64_t ldc,
                         const float* bias, bool accumulate) {
-  if (M >= 8 || b.nr != 32 || !avx512_panels()) return false;
+  if (M > 8 || b.nr != 32 || !avx512_panels()) return false;
   for (int64_t m0 = 0; m0 < M; m0 += 4) {
     const int64_t rows = std::min<int64_t>(4, M - m0);
     const float* am = a + m0 * lda;

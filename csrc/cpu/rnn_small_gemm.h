@@ -1,7 +1,7 @@
 // The per-step GEMM of the recurrent kernels on one worker's slice of a
-// pre-packed weight: C[M, N] (+)= A[M, K] @ B (+ bias). Batches of 1-7 rows
+// pre-packed weight: C[M, N] (+)= A[M, K] @ B (+ bias). Batches of 1-8 rows
 // run a small-M AVX-512 kernel on the packed panels (the general micro-kernel
-// computes MR = 8 rows, wasting most of its work on a batch of 1); larger
+// computes a full MR-row tile, wasting most of its work on a batch of 1); larger
 // batches, other ISAs and float64 use gemm_packed on the calling thread.
 #pragma once
 
