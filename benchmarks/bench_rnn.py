@@ -1,6 +1,6 @@
 """fastnn vs torch.nn recurrent layers, interleaved in one process (CPU, fp32).
 
-    PYTHONPATH=. python benchmarks/bench_rnn.py [--quick] [--only lstmcell,lstm,...]
+    PYTHONPATH=. python benchmarks/bench_rnn.py [--quick] [--only LSTMCell,GRU,...] [--threads N]
 
 Forward (no grad) and forward+backward timed with torch.utils.benchmark
 (num_threads = torch.get_num_threads()), torch.nn and fastnn interleaved round by
@@ -65,7 +65,10 @@ def main():
     ap.add_argument("--min-run", type=float, default=0.3)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--stat", choices=("min", "median"), default="min")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     only = [s for s in args.only.split(",") if s]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, fp32, stat={args.stat}, "
           f"rounds={args.rounds}, min_run={args.min_run}s")
