@@ -16,7 +16,7 @@ import torch.utils.benchmark as tb
 
 from fastnn.bench.cases_rnn import cases
 
-PEAK = 527.0  # GFLOP/s, fp32 FMA peak of this 2-core machine (DESIGN.md)
+PEAK_PER_THREAD = 263.5  # GFLOP/s, fp32 FMA peak per core of this machine (527 on 2 cores, DESIGN.md)
 
 
 def timeit(fn, min_run, stat):
@@ -72,6 +72,7 @@ def main():
     only = [s for s in args.only.split(",") if s]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, fp32, stat={args.stat}, "
           f"rounds={args.rounds}, min_run={args.min_run}s")
+    peak = PEAK_PER_THREAD * torch.get_num_threads()
     print(f"| case | pass | torch.nn ms | fastnn ms | ratio | fastnn GFLOP/s | % peak |")
     print("|---|---|---|---|---|---|---|")
     by_group = {}
@@ -79,7 +80,7 @@ def main():
         if only and not any(case.name.startswith(o) for o in only):
             continue
         for name, kind, tr, tf, ratio, gf in run(case, args.min_run, args.rounds, args.stat):
-            print(f"| {name} | {kind} | {tr:.3f} | {tf:.3f} | {ratio:.2f}x | {gf:.0f} | {100 * gf / PEAK:.0f}% |",
+            print(f"| {name} | {kind} | {tr:.3f} | {tf:.3f} | {ratio:.2f}x | {gf:.0f} | {100 * gf / peak:.0f}% |",
                   flush=True)
             by_group.setdefault((name.split(" ")[0], kind), []).append(ratio)
     print()
