@@ -139,8 +139,9 @@ def probe_input(module: torch.nn.Module, name: str, param: torch.Tensor) -> Tupl
     if name in ("Conv1d", "Conv2d"):
         dims = 1 if name == "Conv1d" else 2
         pad = module.padding if isinstance(module.padding, tuple) else (0,) * dims
-        spatial = [max(1, (k - 1) * d + 1 - 2 * p)
-                   for k, d, p in zip(module.kernel_size, module.dilation, pad)]
+        # one output position (more with padding); at least as large as the padding, which
+        # padding_mode='circular'/'reflect' need
+        spatial = [(k - 1) * d + 1 + p for k, d, p in zip(module.kernel_size, module.dilation, pad)]
         return (torch.randn(1, module.in_channels, *spatial, **opts),)
     if name in ("LSTM", "GRU", "RNN"):
         return (torch.randn(1, 1, module.input_size, **opts),)
