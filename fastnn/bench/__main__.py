@@ -51,8 +51,13 @@ def main(argv=None) -> int:
     if device.type not in ("cpu", "cuda"):
         raise SystemExit(f"--device must be cpu or cuda[:N], got {args.device}")
     dtype = DTYPES[args.dtype]
+    if device.type == "cuda":
+        # strict fp32 on both sides: cuDNN convolutions/RNNs default to TF32, a fastnn kernel does not
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
 
     import fastnn  # noqa: F401  (after set_num_threads: loading it starts no threads)
+    from fastnn.convert import supported_layers
     from . import png, report
     from .peak import peak_gflops
     from .runner import Progress, collect_cases, run_all
@@ -69,6 +74,8 @@ def main(argv=None) -> int:
     block_s = (args.block_ms or (10.0 if args.quick else 100.0)) / 1e3
     meta.update({"device": str(device), "dtype": args.dtype, "quick": args.quick, "repeats": repeats,
                  "block_ms": block_s * 1e3, "peak_gflops": peak.gflops, "peak_source": peak.source,
+                 "fastnn_layers": sorted(c.__name__ for c in supported_layers().values()),
+                 "tf32": False if device.type == "cuda" else None,
                  "command": report.command_line(), "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
                  "timing": "torch.utils.benchmark.Timer(num_threads=torch.get_num_threads()); torch.nn and fastnn "
                            "interleaved block by block; median over blocks; forward under torch.no_grad(); "
