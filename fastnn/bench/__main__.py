@@ -83,6 +83,11 @@ def main(argv=None) -> int:
     print(f"fastnn.bench: {len(cases)} case(s) on {meta['cpu']} ({meta['cpu_isa']}), device {device}, "
           f"{args.dtype}, {meta['threads']} thread(s), torch {meta['torch']}, fastnn {meta['fastnn']}")
     print(f"peak: {peak.source}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    meta["load_average_1min"] = load
+    if load > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: load average {load:.1f} on {os.cpu_count()} cores before the run: other processes "
+              f"compete for the CPU, timings will be noisy (ratios stay comparable: the runs are interleaved)")
     for problem in problems:
         print(f"skipped family {problem}")
     if not cases:
