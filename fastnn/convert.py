@@ -161,13 +161,15 @@ def _probe(module: torch.nn.Module, name: str, param: torch.Tensor) -> Optional[
     a fastnn kernel, or None when it does. Calls forward directly so hooks do not fire."""
     inputs = probe_input(module, name, param)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("error")  # a documented fallback warns: count it as not running fastnn
+        # a documented fallback warns once: keep its words for the reason
+        with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             ops, _ = recorded_ops(type(module).forward, module, *inputs)
     except Exception as exc:  # the kernel's own argument checks say what is unsupported
         return f"fastnn kernel refused it: {str(exc).splitlines()[0]}"
     if not any(op.startswith("fastnn::") for op in ops):
-        return f"forward would not run a fastnn kernel (ran {', '.join(sorted(set(ops))) or 'nothing'})"
+        said = f"; it warned: {caught[0].message}" if caught else ""
+        return f"forward would not run a fastnn kernel (ran {', '.join(sorted(set(ops))) or 'nothing'}){said}"
     return None
 
 

@@ -186,6 +186,17 @@ def test_silent_fallback_is_refused(monkeypatch):
     assert type(model[0]) is torch.nn.Linear
 
 
+def test_a_warning_fallback_is_refused_with_its_words(monkeypatch):
+    def forward(self, x):
+        import warnings
+        warnings.warn("fastnn.Linear: no kernel for this case, using torch.nn.Linear")
+        return torch.nn.functional.linear(x, self.weight, self.bias)
+
+    monkeypatch.setattr(fastnn.Linear, "forward", forward)
+    summary = fastnn.convert(torch.nn.Linear(4, 4))
+    assert summary.swapped == [] and "it warned: fastnn.Linear: no kernel" in summary.left[0].reason
+
+
 def test_revert_refuses_a_fastnn_only_option():
     model = torch.nn.Sequential(fastnn.Linear(4, 4, activation="relu"), fastnn.Linear(4, 4))
     summary = fastnn.revert(model)
