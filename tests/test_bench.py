@@ -145,3 +145,10 @@ def test_png_canvas_round_trip(tmp_path):
     width, height, rows = read_png(path)
     assert (width, height) == (7, 5)
     assert rows[1][6:12] == bytes([10, 20, 30] * 2) and rows[0] == b"\xff" * 21 and rows[3] == b"\xff" * 21
+
+
+def test_list_shows_the_cases_without_running_them(capsys):
+    from fastnn.bench.__main__ import main
+    assert main(["--list", "--quick", "--layers", "linear"]) == 0
+    out = capsys.readouterr().out
+    assert "linear   64x256->256" in out and "speedup" not in out
