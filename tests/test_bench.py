@@ -47,7 +47,7 @@ def test_cli_quick_writes_table_csv_json_png(tmp_path):
          "--repeats", "2", "--block-ms", "5", "--out", str(out)],
         capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    for header in ("torch ms", "fastnn ms", "fastnn GF/s", "fastnn %pk", "speedup"):
+    for header in ("torch ms", "fastnn ms", "fastnn GF/s", "fastnn %pk", "speedup", "spread"):
         assert header in proc.stdout
     assert "peak: 263.5 GFLOP/s fp32" in proc.stdout  # 527 on 2 threads, scaled to 1
     assert "1/1" in proc.stderr  # progress
@@ -152,3 +152,5 @@ def test_list_shows_the_cases_without_running_them(capsys):
     assert main(["--list", "--quick", "--layers", "linear"]) == 0
     out = capsys.readouterr().out
     assert "linear   64x256->256" in out and "speedup" not in out
+    assert main(["--list", "--quick", "--filter", "no such case"]) == 0
+    assert capsys.readouterr().out == ""

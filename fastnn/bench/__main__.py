@@ -24,6 +24,8 @@ def parse_args(argv=None):
     p.add_argument("--layers", default=None,
                    help="comma-separated layer families (the cases_<family>.py modules), e.g. linear,conv; "
                         "default: all")
+    p.add_argument("--filter", default=None,
+                   help="only the cases whose 'family name' contains this text, e.g. 'LSTM ' or '3x3'")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
@@ -64,6 +66,8 @@ def main(argv=None) -> int:
 
     families = [f.strip() for f in args.layers.split(",") if f.strip()] if args.layers else None
     cases, problems = collect_cases(families, args.quick)
+    if args.filter:
+        cases = [c for c in cases if args.filter in f"{c.family} {c.name}"]
     if args.list:
         for c in cases:
             print(f"{c.family:8} {c.name}")

@@ -21,8 +21,17 @@ COLUMNS = [  # (header, row -> text)
     ("torch %pk", lambda r: _num(r.torch_pct_peak, 1)),
     ("fastnn %pk", lambda r: _num(r.fastnn_pct_peak, 1)),
     ("speedup", lambda r: "-" if r.speedup is None else f"{r.speedup:.2f}x"),
+    ("spread", lambda r: _spread(r)),
     ("kernels / status", lambda r: r.kernels if r.status == "ok" else f"[{r.status}] {r.kernels}"),
 ]
+
+
+def _spread(r) -> str:
+    """The larger interquartile range of the two timings, relative to its median: how far to trust
+    the speedup (a few % on a quiet machine; tens of % while other processes compete)."""
+    pairs = [(r.torch_iqr_ms, r.torch_ms), (r.fastnn_iqr_ms, r.fastnn_ms)]
+    rel = [iqr / ms for iqr, ms in pairs if iqr is not None and ms]
+    return f"{100 * max(rel):.0f}%" if rel else "-"
 
 
 def _num(value: Optional[float], digits: int) -> str:
