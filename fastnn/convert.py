@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple, Type
 
 import torch
+import torch.nn.utils.parametrize  # noqa: F401  (is_parametrized)
 from torch.utils._python_dispatch import TorchDispatchMode
 
 # The torch.nn layers fastnn may replace, in the order they are reported.
@@ -271,8 +272,11 @@ def convert(model: torch.nn.Module, include: Optional[Iterable] = None, exclude:
             continue
         base = next((b for b in (getattr(torch.nn, n) for n in LAYER_NAMES) if isinstance(module, b)))
         if cls is not base:
-            summary.left.append(Swap(names, _qualname(cls), None,
-                                     f"a subclass of torch.nn.{base.__name__} with its own class; not swapped"))
+            if torch.nn.utils.parametrize.is_parametrized(module):
+                why = "parametrized (torch.nn.utils.parametrize): its class carries the parametrization"
+            else:
+                why = f"a subclass of torch.nn.{base.__name__} with its own class"
+            summary.left.append(Swap(names, _qualname(cls), None, f"{why}; not swapped"))
             continue
         if cls not in mapping:
             summary.left.append(Swap(names, _qualname(cls), None,

@@ -175,6 +175,28 @@ def test_subclass_of_a_torch_layer_is_left_with_the_reason():
     assert type(mha.out_proj) is not fastnn.Linear
 
 
+def test_parametrized_layer_is_left_with_the_reason():
+    from torch.nn.utils.parametrizations import weight_norm
+    model = torch.nn.Sequential(weight_norm(torch.nn.Linear(4, 4)), torch.nn.Linear(4, 2)).double()
+    summary = fastnn.convert(model)
+    assert [s.name for s in summary.swapped] == ["1"]
+    assert "parametrized" in summary.left[0].reason
+
+
+def test_device_kept_on_cuda():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8)).cuda()
+    x = torch.randn(3, 8, device="cuda")
+    expected = model(x)
+    summary = fastnn.convert(model)
+    assert model[0].weight.device.type == "cuda"
+    if summary.swapped:  # a build with CUDA kernels
+        torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-5)
+    else:  # a CPU-only build: left, saying why
+        assert "CUDA" in summary.left[0].reason
+
+
 def test_silent_fallback_is_refused(monkeypatch):
     # a fastnn layer whose forward ran torch's own kernel must not count as converted
     monkeypatch.setattr(fastnn.Linear, "forward", torch.nn.Linear.forward)
