@@ -156,6 +156,16 @@ def test_include_and_exclude():
     assert len(fastnn.convert(model, include=["Linear"])) == 9
 
 
+def test_a_single_pattern_and_the_random_stream():
+    model = make_net()
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    assert len(fastnn.convert(model, include="stem.*")) == 1  # a string is one pattern
+    assert len(fastnn.convert(model, exclude=torch.nn.Linear)) == 0
+    assert torch.equal(torch.rand(3), expected)  # convert drew no random numbers
+
+
 def test_unsupported_dtype_is_left_with_the_reason():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4).to(torch.bfloat16), torch.nn.Linear(4, 4))
     summary = fastnn.convert(model)
