@@ -154,3 +154,17 @@ def test_list_shows_the_cases_without_running_them(capsys):
     assert "linear   64x256->256" in out and "speedup" not in out
     assert main(["--list", "--quick", "--filter", "no such case"]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_table_marks_rows_that_were_not_timed_as_fastnn():
+    from fastnn.bench import report
+    rows = _run(_linear_pair(torch.nn.Linear)) + _run(_linear_pair(fastnn.Linear))
+    text = report.table(rows)
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["layer", "case", "pass"]
+    fallback = [line for line in lines if "[fallback] NOT fastnn: ran aten::addmm" in line]
+    assert len(fallback) == 2 and all(" - " in line for line in fallback)  # no fastnn time, no speedup
+    ok = [line for line in lines if line.endswith("fastnn::linear")]
+    assert len(ok) == 1 and "x " in ok[0]
+    assert any("1 case(s)" in s for s in report.summary_lines(rows))
+    assert any("2 row(s) where fastnn was not timed" in s for s in report.summary_lines(rows))
