@@ -91,7 +91,9 @@ def main(argv=None) -> int:
     meta["load_average_1min"] = load
     if load > 0.5 * (os.cpu_count() or 1):
         print(f"warning: load average {load:.1f} on {os.cpu_count()} cores before the run: other processes "
-              f"compete for the CPU, timings will be noisy (ratios stay comparable: the runs are interleaved)")
+              f"compete for the CPU. Interleaving spreads the noise over both sides, but multi-threaded "
+              f"kernels (OpenMP barriers) suffer more than single-threaded ones, so ratios can be skewed: "
+              f"watch the spread column, rerun on a quiet machine or compare with --threads 1")
     for problem in problems:
         print(f"skipped family {problem}")
     if not cases:
