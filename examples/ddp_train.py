@@ -5,6 +5,7 @@ and final weights are compared with one process training on the whole global bat
 
     python examples/ddp_train.py                 # 2 processes, 5 steps, float64
     python examples/ddp_train.py --world-size 2 --steps 20 --dtype float32
+    python examples/ddp_train.py --smoke         # 2 steps
 """
 import argparse
 import os
@@ -110,7 +111,10 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--batch", type=int, default=32, help="global batch (split evenly over the processes)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
+    p.add_argument("--smoke", action="store_true", help="2 steps: checks that it runs")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.steps = 2
     ranks = run_ddp(args.world_size, args.steps, args.batch, args.dtype)
     single = run_single(args.steps, args.batch, args.dtype)
     print(f"DDP: {args.world_size} processes (gloo, 127.0.0.1), global batch {args.batch}, "
