@@ -9,7 +9,9 @@ from . import ops  # noqa: F401  (fake kernels and autograd for the ops)
 from . import functional
 from ._info import info
 from .nn import Linear
+from .nn import Conv1d, Conv2d
 
 __version__ = "0.1.0"
 
 __all__ = ["Linear", "functional", "info", "__version__"]
+__all__ += ["Conv1d", "Conv2d"]
