@@ -158,10 +158,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward_cpu(
   const auto fmt = nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   const at::Tensor x = input.contiguous(fmt);
   at::Tensor gy = grad_output.contiguous(fmt);
-  const auto empty = at::empty({0}, input.options());
-  at::Tensor gx = mask[0] ? at::empty(input.sizes(), input.options().memory_format(fmt)) : empty;
-  at::Tensor gw = mask[1] ? at::empty(weight.sizes(), weight.options().memory_format(fmt)) : empty;
-  at::Tensor gb = mask[2] ? at::empty({weight.size(0)}, weight.options()) : empty;
+  // (outputs must not alias: a fresh empty tensor for each gradient not asked for)
+  at::Tensor gx = at::empty(mask[0] ? input.sizes() : at::IntArrayRef{0}, input.options().memory_format(
+                                                                              mask[0] ? fmt : at::MemoryFormat::Contiguous));
+  at::Tensor gw = at::empty(mask[1] ? weight.sizes() : at::IntArrayRef{0}, weight.options().memory_format(
+                                                                                mask[1] ? fmt : at::MemoryFormat::Contiguous));
+  at::Tensor gb = at::empty({mask[2] ? weight.size(0) : 0}, weight.options());
   const Geom g = make_geom(x, weight, p);
   if (g.N == 0 || gy.numel() == 0) {  // nothing flows back
     if (mask[0]) gx.zero_();

@@ -9,36 +9,38 @@ from torch._prims_common import suggest_memory_format
 from .linear import ACTIVATIONS, NEEDS_PREACT
 
 
+def _require(cond, msg):
+    if not cond:
+        raise RuntimeError(msg)
+
+
 def check_conv_args(name, input, weight, bias, stride, padding, dilation, groups):
     """The argument checks of csrc/conv.cpp, for fake tensors and for conv1d (whose
-    messages should speak of conv1d shapes). `input` and `weight` have 2 + d dims."""
+    messages should speak of conv1d shapes). `input` and `weight` have 2 + d dims.
+    Plain raises (not torch._check closures) so torch.compile can trace them."""
     d = weight.dim() - 2
-    torch._check(groups > 0, lambda: f"{name}: groups must be a positive integer, got {groups}")
-    torch._check(all(s > 0 for s in stride),
-                 lambda: f"{name}: stride must be positive (non-positive stride is not supported), got {list(stride)}")
-    torch._check(all(x > 0 for x in dilation),
-                 lambda: f"{name}: dilation must be positive (dilation should be greater than zero), "
-                         f"got {list(dilation)}")
-    torch._check(all(p >= 0 for p in padding),
-                 lambda: f"{name}: padding must be non-negative (negative padding is not supported), "
-                         f"got {list(padding)}")
-    torch._check(weight.shape[0] % groups == 0,
-                 lambda: f"{name}: Given groups={groups}, expected weight to be divisible by {groups} at "
-                         f"dimension 0 (out_channels), but got weight of size {list(weight.shape)}")
-    torch._check(input.shape[1] == weight.shape[1] * groups,
-                 lambda: f"{name}: Given groups={groups}, weight of size {list(weight.shape)}, expected "
-                         f"input{list(input.shape)} to have {weight.shape[1] * groups} channels, but got "
-                         f"{input.shape[1]} channels instead")
+    _require(groups > 0, f"{name}: groups must be a positive integer, got {groups}")
+    _require(all(s > 0 for s in stride),
+             f"{name}: stride must be positive (non-positive stride is not supported), got {list(stride)}")
+    _require(all(x > 0 for x in dilation),
+             f"{name}: dilation must be positive (dilation should be greater than zero), got {list(dilation)}")
+    _require(all(p >= 0 for p in padding),
+             f"{name}: padding must be non-negative (negative padding is not supported), got {list(padding)}")
+    _require(weight.shape[0] % groups == 0,
+             f"{name}: Given groups={groups}, expected weight to be divisible by {groups} at "
+             f"dimension 0 (out_channels), but got weight of size {list(weight.shape)}")
+    _require(input.shape[1] == weight.shape[1] * groups,
+             f"{name}: Given groups={groups}, weight of size {list(weight.shape)}, expected "
+             f"input{list(input.shape)} to have {weight.shape[1] * groups} channels, but got "
+             f"{input.shape[1]} channels instead")
     padded = [input.shape[2 + i] + 2 * padding[i] for i in range(d)]
     span = [dilation[i] * (weight.shape[2 + i] - 1) + 1 for i in range(d)]
-    torch._check(all(s <= p for s, p in zip(span, padded)),
-                 lambda: f"{name}: Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
-                         f"Kernel size: ({' x '.join(map(str, span))}). "
-                         f"Kernel size can't be greater than actual input size")
+    _require(all(s <= p for s, p in zip(span, padded)),
+             f"{name}: Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+             f"Kernel size: ({' x '.join(map(str, span))}). Kernel size can't be greater than actual input size")
     if bias is not None:
-        torch._check(bias.shape == (weight.shape[0],),
-                     lambda: f"{name}: bias must have shape [out_channels] = [{weight.shape[0]}], "
-                             f"got {list(bias.shape)}")
+        _require(bias.shape == (weight.shape[0],),
+                 f"{name}: bias must have shape [out_channels] = [{weight.shape[0]}], got {list(bias.shape)}")
 
 
 def _fmt(input, weight):
@@ -83,13 +85,12 @@ def _conv2d_with_preact_fake(input, weight, bias=None, stride=(1, 1), padding=(0
 def _conv2d_backward_fake(grad_output, input, weight, saved, stride, padding, dilation, groups, activation,
                           output_mask):
     fmt = _fmt(input, weight)
-    empty = input.new_empty((0,))
-    return (
+    return (  # a fresh empty tensor for each gradient not asked for (outputs never alias)
         torch.empty(input.shape, dtype=input.dtype, device=input.device, memory_format=fmt)
-        if output_mask[0] else empty,
+        if output_mask[0] else input.new_empty((0,)),
         torch.empty(weight.shape, dtype=weight.dtype, device=weight.device, memory_format=fmt)
-        if output_mask[1] else empty,
-        weight.new_empty((weight.shape[0],)) if output_mask[2] else empty,
+        if output_mask[1] else weight.new_empty((0,)),
+        weight.new_empty((weight.shape[0],)) if output_mask[2] else weight.new_empty((0,)),
     )
 
 
