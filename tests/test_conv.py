@@ -120,8 +120,8 @@ def test_conv1d_grid(case, dtype):
     dict(cin=24, cout=36, k=(3, 5), s=1, p=(1, 2), g=4, batch=4, size=(11, 12)),
     dict(cin=32, cout=32, k=5, s=2, p=2, g=32, batch=3, size=(15, 14)),   # depthwise, strided
 ])
-def test_conv2d_larger(cfg, cl):
-    dtype = torch.float64
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32 runs the AVX-512 packers
+def test_conv2d_larger(cfg, cl, dtype):
     ref, fast = _pair_mods(torch.nn.Conv2d, fastnn.Conv2d, (cfg["cin"], cfg["cout"], cfg["k"]),
                            dict(stride=cfg["s"], padding=cfg["p"], groups=cfg["g"]), dtype)
     x = torch.randn(cfg["batch"], cfg["cin"], *cfg["size"], dtype=dtype)

@@ -59,6 +59,17 @@ PackFn<T> nhwc_im2col(const Geom& g, const T* x, int64_t xc);
 template <typename T>
 PackFn<T> nhwc_im2col_t(const Geom& g, const T* x, int64_t xc, int64_t t0, bool ones_row);
 
+// AVX-512 float32 fast paths of the packers above (conv_pack_avx512.cpp);
+// each returns false when it does not apply and the generic code runs.
+namespace avx512 {
+bool nchw_im2col_f32(const Geom& g, const float* x, int64_t r0, int64_t rc, int64_t k0, int64_t kc, int64_t width,
+                     float* dst);
+bool nchw_im2col_t_f32(const Geom& g, const float* x, int64_t x_img, int64_t t0, bool ones_row, int64_t r0,
+                       int64_t rc, int64_t k0, int64_t kc, int64_t width, float* dst);
+bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, int64_t r0, int64_t rc, int64_t k0, int64_t kc,
+                     int64_t width, float* dst);
+}  // namespace avx512
+
 // --- col2im (conv_col2im.cpp): scatter-add a column block back to the image.
 // NCHW: col[k, j] (row stride ld), k = (c, kh, kw), pixels p0 + j, j < np;
 // gx: image n, group's first channel.

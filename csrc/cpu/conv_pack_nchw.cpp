@@ -2,6 +2,7 @@
 // from the image into the GEMM core's panel layout (see gemm.h), so no
 // im2col buffer is ever materialised.
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "conv_common.h"
@@ -64,6 +65,9 @@ inline void gather_row(const Geom& g, const T* xr, int64_t ow0, int64_t len, int
 template <typename T>
 PackFn<T> nchw_im2col(const Geom& g, const T* x) {
   return [g, x](int64_t r0, int64_t rc, int64_t k0, int64_t kc, int64_t width, T* dst) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (avx512::nchw_im2col_f32(g, x, r0, rc, k0, kc, width, dst)) return;
+    }
     const int64_t HW = g.H * g.W, KK = g.KH * g.KW;
     thread_local std::vector<PixelRun> runs;
     for (int64_t s0 = 0; s0 < rc; s0 += width) {
@@ -92,6 +96,9 @@ PackFn<T> nchw_im2col(const Geom& g, const T* x) {
 template <typename T>
 PackFn<T> nchw_im2col_t(const Geom& g, const T* x, int64_t x_img, int64_t t0, bool ones_row) {
   return [g, x, x_img, t0, ones_row](int64_t r0, int64_t rc, int64_t k0, int64_t kc, int64_t width, T* dst) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (avx512::nchw_im2col_t_f32(g, x, x_img, t0, ones_row, r0, rc, k0, kc, width, dst)) return;
+    }
     const int64_t HW = g.H * g.W, KK = g.KH * g.KW, K = g.K();
     thread_local std::vector<PixelRun> runs;
     pixel_runs(t0 + k0, kc, g.P(), g.OW, &runs);

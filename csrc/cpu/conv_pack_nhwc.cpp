@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "conv_common.h"
@@ -12,6 +13,9 @@ namespace fastnn::cpu::conv {
 template <typename T>
 PackFn<T> nhwc_im2col(const Geom& g, const T* x, int64_t xc) {
   return [g, x, xc](int64_t r0, int64_t rc, int64_t k0, int64_t kc, int64_t width, T* dst) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (avx512::nhwc_im2col_f32(g, x, xc, r0, rc, k0, kc, width, dst)) return;
+    }
     TORCH_CHECK(width <= 64, "nhwc_im2col: panel width ", width, " > 64");
     thread_local std::vector<T> zeros;
     if (static_cast<int64_t>(zeros.size()) < g.C) zeros.assign(g.C, T(0));
