@@ -62,7 +62,11 @@ void grad_input(const Geom& g, const at::Tensor& gy, const at::Tensor& w, const 
     depthwise_grad_input<T>(g, gx.size(1), nhwc, gy.data_ptr<T>(), wc.data_ptr<T>(), gx.data_ptr<T>());
     return;
   }
-  if (g.sh != 1 || g.sw != 1) return grad_input_strided<T>(g, gy, w, p.groups, nhwc, gx);
+  // The stride-1 transposed convolution packs OC*KH*KW values per input pixel
+  // for 2*C flops each; with few input channels (a network's first layer)
+  // the column GEMM + col2im is cheaper.
+  const bool few_channels = g.C < 16 && g.C * 2 < g.OC;
+  if (g.sh != 1 || g.sw != 1 || few_channels) return grad_input_strided<T>(g, gy, w, p.groups, nhwc, gx);
   // gx = conv(gy, W'), W'[g*C + c, oc, kh, kw] = W[g*OC + oc, c, KH-1-kh, KW-1-kw],
   // stride 1, padding d*(k-1) - p (possibly negative), same dilation and groups.
   const int64_t G = p.groups;

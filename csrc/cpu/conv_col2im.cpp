@@ -41,8 +41,13 @@ void nhwc_col2im(const Geom& g, const T* col, int64_t ld, int64_t p0, int64_t np
     for (int64_t kh = 0; kh < g.KH; ++kh) {
       const int64_t ih = oh * g.sh + kh * g.dh - g.ph;
       if (ih < 0 || ih >= g.H) continue;
+      const int64_t iw0 = ow * g.sw - g.pw;
+      if (g.dw == 1 && xc == g.C && iw0 >= 0 && iw0 + g.KW <= g.W) {  // the window row is one run
+        vadd(gx_img + (ih * g.W + iw0) * xc, cj + kh * g.KW * g.C, g.KW * g.C);
+        continue;
+      }
       for (int64_t kw = 0; kw < g.KW; ++kw) {
-        const int64_t iw = ow * g.sw + kw * g.dw - g.pw;
+        const int64_t iw = iw0 + kw * g.dw;
         if (iw < 0 || iw >= g.W) continue;
         vadd(gx_img + (ih * g.W + iw) * xc, cj + (kh * g.KW + kw) * g.C, g.C);
       }

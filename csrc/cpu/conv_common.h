@@ -35,6 +35,47 @@ struct Geom {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Walks output pixels t, t+1, ... of the batch without a division per pixel.
+struct PixelCursor {
+  int64_t n, oh, ow, OH, OW;
+  PixelCursor(int64_t t, int64_t OH_, int64_t OW_) : OH(OH_), OW(OW_) {
+    const int64_t P = OH * OW, p = t % P;
+    n = t / P;
+    oh = p / OW;
+    ow = p % OW;
+  }
+  void next() {
+    if (++ow == OW) {
+      ow = 0;
+      if (++oh == OH) oh = 0, ++n;
+    }
+  }
+};
+
+// NHWC im2col source: for the output pixel whose window starts at (ih0, iw0)
+// in image `img` (null: a padding row of the panel), the k index (kh, kw, c0)
+// reads from the returned pointer; *len is how many consecutive k indices
+// the pointer covers. With dilation 1 and ungrouped channels, the taps
+// kw..KW-1 of a window row are adjacent in memory, so one run spans them all
+// (long runs matter most when C is small). Padding reads from `zeros`
+// (length >= KW*C).
+template <typename T>
+inline const T* nhwc_tap(const Geom& g, const T* img, int64_t ih0, int64_t iw0, int64_t kh, int64_t kw, int64_t c0,
+                         int64_t xc, const T* zeros, int64_t* len) {
+  const int64_t ih = ih0 + kh * g.dh, iw = iw0 + kw * g.dw;
+  if (!img || ih < 0 || ih >= g.H) {
+    *len = (g.KW - kw) * g.C - c0;
+    return zeros;
+  }
+  if (iw < 0 || iw >= g.W) {
+    *len = g.C - c0;
+    return zeros;
+  }
+  const bool row_inside = g.dw == 1 && xc == g.C && iw0 + g.KW - 1 < g.W;
+  *len = row_inside ? (g.KW - kw) * g.C - c0 : g.C - c0;
+  return img + (ih * g.W + iw) * xc + c0;
+}
+
 // --- NCHW packers (conv_pack_nchw.cpp) ------------------------------------
 // Rows = output pixels p of one image, k = (c, kh, kw). x: image n, group's
 // first channel (channel stride H*W).

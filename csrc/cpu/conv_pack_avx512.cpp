@@ -215,29 +215,30 @@ FASTNN_AVX512 bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, in
                                    int64_t kc, int64_t width, float* dst) {
   if (width != 8 || !use_avx512()) return false;
   thread_local std::vector<float> zeros;
-  if (static_cast<int64_t>(zeros.size()) < g.C) zeros.assign(static_cast<size_t>(g.C), 0.f);
+  if (static_cast<int64_t>(zeros.size()) < g.KW * g.C) zeros.assign(static_cast<size_t>(g.KW * g.C), 0.f);
   const float* img[8];
   int64_t ih0[8], iw0[8];
   const float* src[8];
-  const int64_t P = g.P(), img_stride = g.H * g.W * xc;
+  const int64_t img_stride = g.H * g.W * xc;
   for (int64_t s0 = 0; s0 < rc; s0 += 8) {
     const int64_t rows = std::min<int64_t>(8, rc - s0);
     float* d = dst + (s0 / 8) * kc * 8;
-    for (int64_t r = 0; r < 8; ++r) {
+    PixelCursor pc(r0 + s0, g.OH, g.OW);
+    for (int64_t r = 0; r < 8; ++r, pc.next()) {
       img[r] = nullptr;
+      ih0[r] = iw0[r] = 0;
       if (r >= rows) continue;
-      const int64_t t = r0 + s0 + r, n = t / P, p = t % P;
-      img[r] = x + n * img_stride;
-      ih0[r] = (p / g.OW) * g.sh - g.ph;
-      iw0[r] = (p % g.OW) * g.sw - g.pw;
+      img[r] = x + pc.n * img_stride;
+      ih0[r] = pc.oh * g.sh - g.ph;
+      iw0[r] = pc.ow * g.sw - g.pw;
     }
     for (int64_t k = k0; k < k0 + kc;) {
-      const int64_t tap = k / g.C, c0 = k % g.C, run = std::min(g.C - c0, k0 + kc - k);
-      const int64_t kh = tap / g.KW, kw = tap % g.KW;
+      const int64_t tap = k / g.C, c0 = k % g.C, kh = tap / g.KW, kw = tap % g.KW;
+      int64_t run = k0 + kc - k;
       for (int64_t r = 0; r < 8; ++r) {
-        const int64_t ih = ih0[r] + kh * g.dh, iw = iw0[r] + kw * g.dw;
-        const bool inside = img[r] && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-        src[r] = inside ? img[r] + (ih * g.W + iw) * xc + c0 : zeros.data();
+        int64_t len;
+        src[r] = nhwc_tap(g, img[r], ih0[r], iw0[r], kh, kw, c0, xc, zeros.data(), &len);
+        run = std::min(run, len);
       }
       float* dk = d + (k - k0) * 8;
       int64_t j = 0;

@@ -18,38 +18,34 @@ PackFn<T> nhwc_im2col(const Geom& g, const T* x, int64_t xc) {
     }
     TORCH_CHECK(width <= 64, "nhwc_im2col: panel width ", width, " > 64");
     thread_local std::vector<T> zeros;
-    if (static_cast<int64_t>(zeros.size()) < g.C) zeros.assign(g.C, T(0));
+    if (static_cast<int64_t>(zeros.size()) < g.KW * g.C) zeros.assign(g.KW * g.C, T(0));
     const T* img[64];
     int64_t ih0[64], iw0[64];
     const T* src[64];
-    const int64_t P = g.P(), img_stride = g.H * g.W * xc;
+    const int64_t img_stride = g.H * g.W * xc;
     for (int64_t s0 = 0; s0 < rc; s0 += width) {
       const int64_t rows = std::min(width, rc - s0);
       T* d = dst + (s0 / width) * kc * width;
-      for (int64_t r = 0; r < width; ++r) {
+      PixelCursor pc(r0 + s0, g.OH, g.OW);
+      for (int64_t r = 0; r < width; ++r, pc.next()) {
         img[r] = nullptr;
+        ih0[r] = iw0[r] = 0;
         if (r >= rows) continue;
-        const int64_t t = r0 + s0 + r, n = t / P, p = t % P;
-        img[r] = x + n * img_stride;
-        ih0[r] = (p / g.OW) * g.sh - g.ph;
-        iw0[r] = (p % g.OW) * g.sw - g.pw;
+        img[r] = x + pc.n * img_stride;
+        ih0[r] = pc.oh * g.sh - g.ph;
+        iw0[r] = pc.ow * g.sw - g.pw;
       }
       for (int64_t k = k0; k < k0 + kc;) {
-        const int64_t tap = k / g.C, c0 = k % g.C, run = std::min(g.C - c0, k0 + kc - k);
-        const int64_t kh = tap / g.KW, kw = tap % g.KW;
+        const int64_t tap = k / g.C, c0 = k % g.C, kh = tap / g.KW, kw = tap % g.KW;
+        int64_t run = k0 + kc - k;
         for (int64_t r = 0; r < width; ++r) {
-          const int64_t ih = ih0[r] + kh * g.dh, iw = iw0[r] + kw * g.dw;
-          const bool inside = img[r] && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-          src[r] = inside ? img[r] + (ih * g.W + iw) * xc + c0 : zeros.data();
+          int64_t len;
+          src[r] = nhwc_tap(g, img[r], ih0[r], iw0[r], kh, kw, c0, xc, zeros.data(), &len);
+          run = std::min(run, len);
         }
         T* dk = d + (k - k0) * width;
-        if (width == 8) {  // the AVX-512 / AVX2 micro-kernels' MR
-          for (int64_t j = 0; j < run; ++j)
-            for (int r = 0; r < 8; ++r) dk[j * 8 + r] = src[r][j];
-        } else {
-          for (int64_t j = 0; j < run; ++j)
-            for (int64_t r = 0; r < width; ++r) dk[j * width + r] = src[r][j];
-        }
+        for (int64_t j = 0; j < run; ++j)
+          for (int64_t r = 0; r < width; ++r) dk[j * width + r] = src[r][j];
         k += run;
       }
     }
@@ -59,14 +55,16 @@ PackFn<T> nhwc_im2col(const Geom& g, const T* x, int64_t xc) {
 template <typename T>
 PackFn<T> nhwc_im2col_t(const Geom& g, const T* x, int64_t xc, int64_t t0, bool ones_row) {
   return [g, x, xc, t0, ones_row](int64_t r0, int64_t rc, int64_t k0, int64_t kc, int64_t width, T* dst) {
-    const int64_t P = g.P(), K = g.K(), img_stride = g.H * g.W * xc;
+    const int64_t K = g.K(), img_stride = g.H * g.W * xc;
+    thread_local std::vector<T> zeros;
+    if (static_cast<int64_t>(zeros.size()) < g.KW * g.C) zeros.assign(g.KW * g.C, T(0));
     for (int64_t s0 = 0; s0 < rc; s0 += width) {
       const int64_t rows = std::min(width, rc - s0);
       T* d = dst + (s0 / width) * kc * width;
-      for (int64_t k = 0; k < kc; ++k) {
-        const int64_t t = t0 + k0 + k, n = t / P, p = t % P;
-        const int64_t ih0 = (p / g.OW) * g.sh - g.ph, iw0 = (p % g.OW) * g.sw - g.pw;
-        const T* im = x + n * img_stride;
+      PixelCursor pc(t0 + k0, g.OH, g.OW);
+      for (int64_t k = 0; k < kc; ++k, pc.next()) {
+        const int64_t ih0 = pc.oh * g.sh - g.ph, iw0 = pc.ow * g.sw - g.pw;
+        const T* im = x + pc.n * img_stride;
         T* dk = d + k * width;
         int64_t r = 0;
         for (int64_t row = r0 + s0; r < rows;) {
@@ -75,12 +73,10 @@ PackFn<T> nhwc_im2col_t(const Geom& g, const T* x, int64_t xc, int64_t t0, bool 
             continue;
           }
           const int64_t tap = row / g.C, c0 = row % g.C;
-          const int64_t run = std::min({g.C - c0, rows - r, K - row});
-          const int64_t ih = ih0 + (tap / g.KW) * g.dh, iw = iw0 + (tap % g.KW) * g.dw;
-          if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
-            std::memcpy(dk + r, im + (ih * g.W + iw) * xc + c0, sizeof(T) * run);
-          else
-            std::fill(dk + r, dk + r + run, T(0));
+          int64_t len;
+          const T* src = nhwc_tap(g, im, ih0, iw0, tap / g.KW, tap % g.KW, c0, xc, zeros.data(), &len);
+          const int64_t run = std::min({len, rows - r, K - row});
+          for (int64_t j = 0; j < run; ++j) dk[r + j] = src[j];  // short runs: no memcpy call
           r += run;
           row += run;
         }
