@@ -109,6 +109,11 @@ bool nchw_im2col_t_f32(const Geom& g, const float* x, int64_t x_img, int64_t t0,
                        int64_t rc, int64_t k0, int64_t kc, int64_t width, float* dst);
 bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, int64_t r0, int64_t rc, int64_t k0, int64_t kc,
                      int64_t width, float* dst);
+// Depthwise (conv_depthwise_avx512.cpp): same contracts as the generic ones below.
+bool depthwise_forward_f32(const Geom& g, int64_t channels, bool nhwc, const float* x, const float* w,
+                           const float* bias, float* y);
+bool depthwise_grad_weight_bias_f32(const Geom& g, int64_t channels, bool nhwc, const float* gy, const float* x,
+                                    float* gw, float* gb);
 }  // namespace avx512
 
 // --- col2im (conv_col2im.cpp): scatter-add a column block back to the image.

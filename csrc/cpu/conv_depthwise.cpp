@@ -1,6 +1,7 @@
 // Depthwise convolution (groups == in_channels == out_channels) as direct
 // loops: each output channel sees one input channel, so a GEMM would have
 // K = KH*KW only. NCHW vectorises along image rows, NHWC along channels.
+#include <type_traits>
 #include <vector>
 
 #include "conv_common.h"
@@ -28,6 +29,9 @@ std::vector<T> taps_major(const T* w, int64_t channels, int64_t KK) {
 
 template <typename T>
 void depthwise_forward(const Geom& g, int64_t CH, bool nhwc, const T* x, const T* w, const T* bias, T* y) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (avx512::depthwise_forward_f32(g, CH, nhwc, x, w, bias, y)) return;
+  }
   const int64_t KK = g.KH * g.KW, HW = g.H * g.W, P = g.P();
   if (!nhwc) {
     at::parallel_for(0, g.N * CH, 1, [&](int64_t b, int64_t e) {
@@ -85,6 +89,17 @@ void depthwise_forward(const Geom& g, int64_t CH, bool nhwc, const T* x, const T
 template <typename T>
 void depthwise_grad_input(const Geom& g, int64_t CH, bool nhwc, const T* gy, const T* w, T* gx) {
   const int64_t KK = g.KH * g.KW, HW = g.H * g.W, P = g.P();
+  if (g.sh == 1 && g.sw == 1) {
+    // stride 1: a depthwise convolution of gy with the flipped kernel,
+    // padding d*(k-1) - p, output size H x W (the forward kernel again)
+    std::vector<T> wf(static_cast<size_t>(CH * KK));
+    for (int64_t c = 0; c < CH; ++c)
+      for (int64_t t = 0; t < KK; ++t) wf[c * KK + t] = w[c * KK + KK - 1 - t];
+    Geom t = g;
+    t.H = g.OH, t.W = g.OW, t.OH = g.H, t.OW = g.W;
+    t.ph = g.dh * (g.KH - 1) - g.ph, t.pw = g.dw * (g.KW - 1) - g.pw;
+    return depthwise_forward<T>(t, CH, nhwc, gy, wf.data(), nullptr, gx);
+  }
   if (!nhwc) {
     at::parallel_for(0, g.N * CH, 1, [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
@@ -144,6 +159,9 @@ void depthwise_grad_input(const Geom& g, int64_t CH, bool nhwc, const T* gy, con
 
 template <typename T>
 void depthwise_grad_weight_bias(const Geom& g, int64_t CH, bool nhwc, const T* gy, const T* x, T* gw, T* gb) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (avx512::depthwise_grad_weight_bias_f32(g, CH, nhwc, gy, x, gw, gb)) return;
+  }
   const int64_t KK = g.KH * g.KW, HW = g.H * g.W, P = g.P();
   if (!nhwc) {
     at::parallel_for(0, CH, 1, [&](int64_t b, int64_t e) {
