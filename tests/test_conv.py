@@ -119,11 +119,14 @@ def test_conv1d_grid(case, dtype):
     dict(cin=40, cout=20, k=1, s=1, p=0, g=1, batch=3, size=(41, 43)),    # pointwise, > 1 panel of pixels
     dict(cin=24, cout=36, k=(3, 5), s=1, p=(1, 2), g=4, batch=4, size=(11, 12)),
     dict(cin=32, cout=32, k=5, s=2, p=2, g=32, batch=3, size=(15, 14)),   # depthwise, strided
+    dict(cin=20, cout=20, k=3, s=1, p=1, g=20, batch=2, size=(9, 70)),    # depthwise, > 64 columns
+    dict(cin=8, cout=8, k=(3, 5), s=1, p=(3, 1), g=8, batch=2, size=(6, 21), d=(2, 3)),  # dilated depthwise
+    dict(cin=6, cout=10, k=(2, 4), s=1, p=(0, 3), g=2, batch=2, size=(9, 40), d=(3, 2)),  # dilated, grouped
 ])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32 runs the AVX-512 packers
 def test_conv2d_larger(cfg, cl, dtype):
     ref, fast = _pair_mods(torch.nn.Conv2d, fastnn.Conv2d, (cfg["cin"], cfg["cout"], cfg["k"]),
-                           dict(stride=cfg["s"], padding=cfg["p"], groups=cfg["g"]), dtype)
+                           dict(stride=cfg["s"], padding=cfg["p"], groups=cfg["g"], dilation=cfg.get("d", 1)), dtype)
     x = torch.randn(cfg["batch"], cfg["cin"], *cfg["size"], dtype=dtype)
     run_parity(ref, fast, x.contiguous(memory_format=CL) if cl else x, dtype)
 

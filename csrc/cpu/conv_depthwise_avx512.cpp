@@ -28,51 +28,59 @@ FASTNN_AVX512 inline __mmask16 row_mask(int64_t off, int64_t W, int64_t n) {
   return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
+constexpr int64_t kMaxKW = 16;  // masks precomputed per (kw, register)
+
+// Load masks of a 64-column block at ow0: mk[kw*4 + j] covers the input
+// columns read by tap kw for output register j (zero lanes are padding).
+FASTNN_AVX512 inline void block_masks(const Geom& g, int64_t ow0, __mmask16* mk) {
+  for (int64_t kw = 0; kw < g.KW; ++kw)
+    for (int64_t j = 0; j < 4; ++j) {
+      const int64_t c0 = ow0 + 16 * j, n = std::max<int64_t>(0, std::min<int64_t>(16, g.OW - c0));
+      mk[kw * 4 + j] = row_mask(c0 + kw * g.dw - g.pw, g.W, n);
+    }
+}
+
 // NV registers of 16 output columns of NCHW row oh, starting at ow0; NV is a
 // compile-time constant so the accumulators stay in registers.
 template <int NV>
 FASTNN_AVX512 inline void dw_cols_nchw(const Geom& g, const float* xp, const float* wc, float b, float* yr,
-                                       int64_t oh, int64_t ow0) {
+                                       int64_t oh, int64_t ow0, const __mmask16* mk) {
   __m512 acc[NV];
-  int64_t n[NV];
 #pragma GCC unroll 8
-  for (int j = 0; j < NV; ++j) {
-    acc[j] = _mm512_set1_ps(b);
-    n[j] = std::min<int64_t>(16, g.OW - ow0 - 16 * j);
-  }
+  for (int j = 0; j < NV; ++j) acc[j] = _mm512_set1_ps(b);
   for (int64_t kh = 0; kh < g.KH; ++kh) {
     const int64_t ih = oh * g.sh + kh * g.dh - g.ph;
     if (ih < 0 || ih >= g.H) continue;
-    const float* xr = xp + ih * g.W;
+    const float* xr = xp + ih * g.W + ow0 - g.pw;
     for (int64_t kw = 0; kw < g.KW; ++kw) {
       const __m512 wv = _mm512_set1_ps(wc[kh * g.KW + kw]);
-      const int64_t off0 = ow0 + kw * g.dw - g.pw;
+      const float* xs = xr + kw * g.dw;  // masked-off lanes are never read
 #pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j) {
-        const int64_t off = off0 + 16 * j;
-        __m512 v;
-        if (n[j] == 16 && off >= 0 && off + 16 <= g.W) v = _mm512_loadu_ps(xr + off);
-        else v = _mm512_maskz_loadu_ps(row_mask(off, g.W, n[j]), xr + off);
-        acc[j] = _mm512_fmadd_ps(wv, v, acc[j]);
-      }
+      for (int j = 0; j < NV; ++j)
+        acc[j] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mk[kw * 4 + j], xs + 16 * j), acc[j]);
     }
   }
 #pragma GCC unroll 8
-  for (int j = 0; j < NV; ++j)
-    _mm512_mask_storeu_ps(yr + ow0 + 16 * j, static_cast<__mmask16>((1u << n[j]) - 1), acc[j]);
+  for (int j = 0; j < NV; ++j) {
+    const int64_t n = std::min<int64_t>(16, g.OW - ow0 - 16 * j);
+    _mm512_mask_storeu_ps(yr + ow0 + 16 * j, static_cast<__mmask16>((1u << n) - 1), acc[j]);
+  }
 }
 
 // One NCHW plane (stride-1 columns): y = bias + sum_taps w * x, 4 registers
 // (independent FMA chains) per step.
 FASTNN_AVX512 void dw_plane_nchw(const Geom& g, const float* xp, const float* wc, float b, float* yp) {
-  for (int64_t oh = 0; oh < g.OH; ++oh) {
-    float* yr = yp + oh * g.OW;
-    for (int64_t ow0 = 0; ow0 < g.OW; ow0 += 64) {
-      switch (std::min<int64_t>(4, ceil_div(g.OW - ow0, 16))) {
-        case 4: dw_cols_nchw<4>(g, xp, wc, b, yr, oh, ow0); break;
-        case 3: dw_cols_nchw<3>(g, xp, wc, b, yr, oh, ow0); break;
-        case 2: dw_cols_nchw<2>(g, xp, wc, b, yr, oh, ow0); break;
-        default: dw_cols_nchw<1>(g, xp, wc, b, yr, oh, ow0); break;
+  __mmask16 mk[kMaxKW * 4];
+  for (int64_t ow0 = 0; ow0 < g.OW; ow0 += 64) {
+    block_masks(g, ow0, mk);
+    const int64_t nv = std::min<int64_t>(4, ceil_div(g.OW - ow0, 16));
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      float* yr = yp + oh * g.OW;
+      switch (nv) {
+        case 4: dw_cols_nchw<4>(g, xp, wc, b, yr, oh, ow0, mk); break;
+        case 3: dw_cols_nchw<3>(g, xp, wc, b, yr, oh, ow0, mk); break;
+        case 2: dw_cols_nchw<2>(g, xp, wc, b, yr, oh, ow0, mk); break;
+        default: dw_cols_nchw<1>(g, xp, wc, b, yr, oh, ow0, mk); break;
       }
     }
   }
@@ -169,26 +177,27 @@ FASTNN_AVX512 void dw_grad_weight_nchw(const Geom& g, int64_t CH, int64_t c, con
   __m512 acc[kMaxTaps];  // KK <= kMaxTaps (checked by the callers)
   for (int64_t t = 0; t < KK; ++t) acc[t] = _mm512_setzero_ps();
   __m512 bacc = _mm512_setzero_ps();
+  std::vector<__mmask16> masks(static_cast<size_t>(ceil_div(g.OW, 64) * kMaxKW * 4));
+  for (int64_t ow0 = 0; ow0 < g.OW; ow0 += 64) block_masks(g, ow0, masks.data() + (ow0 / 64) * kMaxKW * 4);
   for (int64_t n = 0; n < g.N; ++n) {
     const float* gp = gy + (n * CH + c) * P;
     const float* xp = x + (n * CH + c) * HW;
     for (int64_t oh = 0; oh < g.OH; ++oh) {
       const float* gr = gp + oh * g.OW;
-      for (int64_t ow0 = 0; ow0 < g.OW; ow0 += 16) {
-        const int64_t nn = std::min<int64_t>(16, g.OW - ow0);
-        const __m512 gv = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << nn) - 1), gr + ow0);
-        bacc = _mm512_add_ps(bacc, gv);
-        if (!gw) continue;
-        for (int64_t kh = 0; kh < g.KH; ++kh) {
-          const int64_t ih = oh * g.sh + kh * g.dh - g.ph;
-          if (ih < 0 || ih >= g.H) continue;
-          const float* xr = xp + ih * g.W;
-          for (int64_t kw = 0; kw < g.KW; ++kw) {
-            const int64_t off = ow0 + kw * g.dw - g.pw;
-            __m512 v;
-            if (nn == 16 && off >= 0 && off + 16 <= g.W) v = _mm512_loadu_ps(xr + off);
-            else v = _mm512_maskz_loadu_ps(row_mask(off, g.W, nn), xr + off);
-            acc[kh * g.KW + kw] = _mm512_fmadd_ps(gv, v, acc[kh * g.KW + kw]);
+      for (int64_t ow0 = 0; ow0 < g.OW; ow0 += 64) {
+        const __mmask16* mk = masks.data() + (ow0 / 64) * kMaxKW * 4;
+        for (int64_t j = 0; j < 4 && ow0 + 16 * j < g.OW; ++j) {
+          const int64_t nn = std::min<int64_t>(16, g.OW - ow0 - 16 * j);
+          const __m512 gv = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << nn) - 1), gr + ow0 + 16 * j);
+          bacc = _mm512_add_ps(bacc, gv);
+          if (!gw) continue;
+          for (int64_t kh = 0; kh < g.KH; ++kh) {
+            const int64_t ih = oh * g.sh + kh * g.dh - g.ph;
+            if (ih < 0 || ih >= g.H) continue;
+            const float* xs = xp + ih * g.W + ow0 + 16 * j - g.pw;
+            for (int64_t kw = 0; kw < g.KW; ++kw)
+              acc[kh * g.KW + kw] = _mm512_fmadd_ps(gv, _mm512_maskz_loadu_ps(mk[kw * 4 + j], xs + kw * g.dw),
+                                                    acc[kh * g.KW + kw]);
           }
         }
       }
@@ -203,7 +212,7 @@ FASTNN_AVX512 void dw_grad_weight_nchw(const Geom& g, int64_t CH, int64_t c, con
 
 bool depthwise_forward_f32(const Geom& g, int64_t CH, bool nhwc, const float* x, const float* w, const float* bias,
                            float* y) {
-  if (!use_avx512() || (!nhwc && g.sw != 1)) return false;
+  if (!use_avx512() || (!nhwc && (g.sw != 1 || g.KW > kMaxKW))) return false;
   const int64_t KK = g.KH * g.KW, HW = g.H * g.W, P = g.P();
   if (!nhwc) {
     at::parallel_for(0, g.N * CH, 1, [&](int64_t b, int64_t e) {
@@ -226,7 +235,7 @@ bool depthwise_forward_f32(const Geom& g, int64_t CH, bool nhwc, const float* x,
 bool depthwise_grad_weight_bias_f32(const Geom& g, int64_t CH, bool nhwc, const float* gy, const float* x,
                                     float* gw, float* gb) {
   const int64_t KK = g.KH * g.KW;
-  if (!use_avx512() || (!nhwc && g.sw != 1) || KK > kMaxTaps) return false;
+  if (!use_avx512() || (!nhwc && (g.sw != 1 || g.KW > kMaxKW)) || KK > kMaxTaps) return false;
   if (!nhwc) {
     at::parallel_for(0, CH, 1, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) dw_grad_weight_nchw(g, CH, c, gy, x, gw, gb);
