@@ -124,7 +124,7 @@ void grad_weight_bias(const Geom& g, const at::Tensor& gy, const at::Tensor& x, 
           a = RowSource<T>::custom(nchw_grad_rows<T>(gyp + gi * g.OC * P, P, OCtot * P, t0));
           bt = RowSource<T>::custom(nchw_im2col_t<T>(g, xp + gi * g.C * HW, Ctot * HW, t0, gb != nullptr));
         } else {
-          a = RowSource<T>::view(gyp + t0 * OCtot + gi * g.OC, 1, OCtot);
+          a = RowSource<T>::custom(nhwc_grad_rows<T>(gyp + gi * g.OC, OCtot, t0));
           bt = RowSource<T>::custom(nhwc_im2col_t<T>(g, xp + gi * g.C, Ctot, t0, gb != nullptr));
         }
         gemm<T>(g.OC, Kb, t1 - t0, a, bt, {partial.data() + ch * g.OC * Kb, Kb, 1}, {}, false);

@@ -52,6 +52,24 @@ struct PixelCursor {
   }
 };
 
+// The k index (kh, kw, c) of NHWC im2col, advanced without divisions.
+struct TapCursor {
+  int64_t kh, kw, c;
+  TapCursor(const Geom& g, int64_t k) {
+    const int64_t tap = k / g.C;
+    c = k % g.C;
+    kh = tap / g.KW;
+    kw = tap % g.KW;
+  }
+  void advance(const Geom& g, int64_t n) {
+    c += n;
+    while (c >= g.C) {
+      c -= g.C;
+      if (++kw == g.KW) kw = 0, ++kh;
+    }
+  }
+};
+
 // NHWC im2col source: for the output pixel whose window starts at (ih0, iw0)
 // in image `img` (null: a padding row of the panel), the k index (kh, kw, c0)
 // reads from the returned pointer; *len is how many consecutive k indices
@@ -99,6 +117,10 @@ PackFn<T> nhwc_im2col(const Geom& g, const T* x, int64_t xc);
 // Rows = k index (kh, kw, c) (+ ones row at K), inner = pixel t from t0.
 template <typename T>
 PackFn<T> nhwc_im2col_t(const Geom& g, const T* x, int64_t xc, int64_t t0, bool ones_row);
+// Rows = output channels of one group, inner = pixel t from t0: gy[t*yc + oc]
+// (grad_output^T; each k is a contiguous run of channels).
+template <typename T>
+PackFn<T> nhwc_grad_rows(const T* gy, int64_t yc, int64_t t0);
 
 // AVX-512 float32 fast paths of the packers above (conv_pack_avx512.cpp);
 // each returns false when it does not apply and the generic code runs.

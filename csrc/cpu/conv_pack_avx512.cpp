@@ -232,12 +232,12 @@ FASTNN_AVX512 bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, in
       ih0[r] = pc.oh * g.sh - g.ph;
       iw0[r] = pc.ow * g.sw - g.pw;
     }
+    TapCursor tc(g, k0);
     for (int64_t k = k0; k < k0 + kc;) {
-      const int64_t tap = k / g.C, c0 = k % g.C, kh = tap / g.KW, kw = tap % g.KW;
       int64_t run = k0 + kc - k;
       for (int64_t r = 0; r < 8; ++r) {
         int64_t len;
-        src[r] = nhwc_tap(g, img[r], ih0[r], iw0[r], kh, kw, c0, xc, zeros.data(), &len);
+        src[r] = nhwc_tap(g, img[r], ih0[r], iw0[r], tc.kh, tc.kw, tc.c, xc, zeros.data(), &len);
         run = std::min(run, len);
       }
       float* dk = d + (k - k0) * 8;
@@ -251,6 +251,7 @@ FASTNN_AVX512 bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, in
       for (; j < run; ++j)
         for (int r = 0; r < 8; ++r) dk[j * 8 + r] = src[r][j];
       k += run;
+      tc.advance(g, run);
     }
   }
   return true;

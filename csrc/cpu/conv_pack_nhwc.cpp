@@ -35,18 +35,19 @@ PackFn<T> nhwc_im2col(const Geom& g, const T* x, int64_t xc) {
         ih0[r] = pc.oh * g.sh - g.ph;
         iw0[r] = pc.ow * g.sw - g.pw;
       }
+      TapCursor tc(g, k0);
       for (int64_t k = k0; k < k0 + kc;) {
-        const int64_t tap = k / g.C, c0 = k % g.C, kh = tap / g.KW, kw = tap % g.KW;
         int64_t run = k0 + kc - k;
         for (int64_t r = 0; r < width; ++r) {
           int64_t len;
-          src[r] = nhwc_tap(g, img[r], ih0[r], iw0[r], kh, kw, c0, xc, zeros.data(), &len);
+          src[r] = nhwc_tap(g, img[r], ih0[r], iw0[r], tc.kh, tc.kw, tc.c, xc, zeros.data(), &len);
           run = std::min(run, len);
         }
         T* dk = d + (k - k0) * width;
         for (int64_t j = 0; j < run; ++j)
           for (int64_t r = 0; r < width; ++r) dk[j * width + r] = src[r][j];
         k += run;
+        tc.advance(g, run);
       }
     }
   };
@@ -61,24 +62,26 @@ PackFn<T> nhwc_im2col_t(const Geom& g, const T* x, int64_t xc, int64_t t0, bool 
     for (int64_t s0 = 0; s0 < rc; s0 += width) {
       const int64_t rows = std::min(width, rc - s0);
       T* d = dst + (s0 / width) * kc * width;
+      const TapCursor first(g, std::min(r0 + s0, K));
       PixelCursor pc(t0 + k0, g.OH, g.OW);
       for (int64_t k = 0; k < kc; ++k, pc.next()) {
         const int64_t ih0 = pc.oh * g.sh - g.ph, iw0 = pc.ow * g.sw - g.pw;
         const T* im = x + pc.n * img_stride;
         T* dk = d + k * width;
         int64_t r = 0;
+        TapCursor tc = first;
         for (int64_t row = r0 + s0; r < rows;) {
           if (row >= K) {  // ones row (grad_bias) or padding rows
             dk[r++] = row++ == K && ones_row ? T(1) : T(0);
             continue;
           }
-          const int64_t tap = row / g.C, c0 = row % g.C;
           int64_t len;
-          const T* src = nhwc_tap(g, im, ih0, iw0, tap / g.KW, tap % g.KW, c0, xc, zeros.data(), &len);
+          const T* src = nhwc_tap(g, im, ih0, iw0, tc.kh, tc.kw, tc.c, xc, zeros.data(), &len);
           const int64_t run = std::min({len, rows - r, K - row});
           for (int64_t j = 0; j < run; ++j) dk[r + j] = src[j];  // short runs: no memcpy call
           r += run;
           row += run;
+          tc.advance(g, run);
         }
         std::fill(dk + rows, dk + width, T(0));
       }
@@ -86,9 +89,30 @@ PackFn<T> nhwc_im2col_t(const Geom& g, const T* x, int64_t xc, int64_t t0, bool 
   };
 }
 
+template <typename T>
+PackFn<T> nhwc_grad_rows(const T* gy, int64_t yc, int64_t t0) {
+  return [gy, yc, t0](int64_t r0, int64_t rc, int64_t k0, int64_t kc, int64_t width, T* dst) {
+    for (int64_t s0 = 0; s0 < rc; s0 += width) {
+      const int64_t rows = std::min(width, rc - s0);
+      T* d = dst + (s0 / width) * kc * width;
+      const T* src = gy + (t0 + k0) * yc + r0 + s0;
+      if (rows == 8 && width == 8) {  // fixed-size copies the compiler turns into vector moves
+        for (int64_t k = 0; k < kc; ++k)
+          for (int r = 0; r < 8; ++r) d[k * 8 + r] = src[k * yc + r];
+        continue;
+      }
+      for (int64_t k = 0; k < kc; ++k) {
+        for (int64_t r = 0; r < rows; ++r) d[k * width + r] = src[k * yc + r];
+        for (int64_t r = rows; r < width; ++r) d[k * width + r] = T(0);
+      }
+    }
+  };
+}
+
 #define FASTNN_INSTANTIATE(T)                                                               \
   template PackFn<T> nhwc_im2col<T>(const Geom&, const T*, int64_t);                        \
-  template PackFn<T> nhwc_im2col_t<T>(const Geom&, const T*, int64_t, int64_t, bool);
+  template PackFn<T> nhwc_im2col_t<T>(const Geom&, const T*, int64_t, int64_t, bool);   \
+  template PackFn<T> nhwc_grad_rows<T>(const T*, int64_t, int64_t);
 FASTNN_INSTANTIATE(float)
 FASTNN_INSTANTIATE(double)
 #undef FASTNN_INSTANTIATE
