@@ -257,6 +257,48 @@ FASTNN_AVX512 bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, in
   return true;
 }
 
+// NHWC transposed im2col for grad_weight (rows = (kh, kw, c) + ones row,
+// inner = pixels): per pixel, 32 consecutive k indices are runs of channels,
+// copied with masked 16-lane moves.
+FASTNN_AVX512 bool nhwc_im2col_t_f32(const Geom& g, const float* x, int64_t xc, int64_t t0, bool ones_row, int64_t r0,
+                                     int64_t rc, int64_t k0, int64_t kc, int64_t width, float* dst) {
+  if (width != 32 || !use_avx512()) return false;
+  const int64_t K = g.K(), img_stride = g.H * g.W * xc;
+  thread_local std::vector<float> zeros;
+  if (static_cast<int64_t>(zeros.size()) < g.KW * g.C) zeros.assign(static_cast<size_t>(g.KW * g.C), 0.f);
+  for (int64_t s0 = 0; s0 < rc; s0 += 32) {
+    const int64_t rows = std::min<int64_t>(32, rc - s0);
+    const int64_t real = std::max<int64_t>(0, std::min(rows, K - (r0 + s0)));  // rows that are k indices
+    float* d = dst + (s0 / 32) * kc * 32;
+    const TapCursor first(g, std::min(r0 + s0, K));
+    // the ones row (grad_bias) and padding rows are the same for every pixel
+    alignas(64) float tail[32] = {};
+    if (ones_row && K >= r0 + s0 && K < r0 + s0 + rows) tail[K - (r0 + s0)] = 1.f;
+    const __m512 tail0 = _mm512_load_ps(tail), tail1 = _mm512_load_ps(tail + 16);
+    PixelCursor pc(t0 + k0, g.OH, g.OW);
+    for (int64_t k = 0; k < kc; ++k, pc.next()) {
+      const int64_t ih0 = pc.oh * g.sh - g.ph, iw0 = pc.ow * g.sw - g.pw;
+      const float* im = x + pc.n * img_stride;
+      float* dk = d + k * 32;
+      _mm512_storeu_ps(dk, tail0);
+      _mm512_storeu_ps(dk + 16, tail1);
+      TapCursor tc = first;
+      for (int64_t r = 0; r < real;) {
+        int64_t len;
+        const float* src = nhwc_tap(g, im, ih0, iw0, tc.kh, tc.kw, tc.c, xc, zeros.data(), &len);
+        const int64_t run = std::min(len, real - r);
+        for (int64_t j = 0; j < run; j += 16) {
+          const __mmask16 m = static_cast<__mmask16>(run - j >= 16 ? 0xFFFF : (1u << (run - j)) - 1);
+          _mm512_mask_storeu_ps(dk + r + j, m, _mm512_maskz_loadu_ps(m, src + j));
+        }
+        r += run;
+        tc.advance(g, run);
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace fastnn::cpu::conv::avx512
 
 #else
@@ -268,6 +310,10 @@ bool nchw_im2col_t_f32(const Geom&, const float*, int64_t, int64_t, bool, int64_
   return false;
 }
 bool nhwc_im2col_f32(const Geom&, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*) {
+  return false;
+}
+bool nhwc_im2col_t_f32(const Geom&, const float*, int64_t, int64_t, bool, int64_t, int64_t, int64_t, int64_t, int64_t,
+                       float*) {
   return false;
 }
 }  // namespace fastnn::cpu::conv::avx512

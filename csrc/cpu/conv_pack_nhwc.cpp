@@ -56,6 +56,9 @@ PackFn<T> nhwc_im2col(const Geom& g, const T* x, int64_t xc) {
 template <typename T>
 PackFn<T> nhwc_im2col_t(const Geom& g, const T* x, int64_t xc, int64_t t0, bool ones_row) {
   return [g, x, xc, t0, ones_row](int64_t r0, int64_t rc, int64_t k0, int64_t kc, int64_t width, T* dst) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (avx512::nhwc_im2col_t_f32(g, x, xc, t0, ones_row, r0, rc, k0, kc, width, dst)) return;
+    }
     const int64_t K = g.K(), img_stride = g.H * g.W * xc;
     thread_local std::vector<T> zeros;
     if (static_cast<int64_t>(zeros.size()) < g.KW * g.C) zeros.assign(g.KW * g.C, T(0));
