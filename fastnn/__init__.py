@@ -12,6 +12,7 @@ from . import ops  # noqa: F401  (fake kernels and autograd for the ops)
 from . import functional
 from ._info import info
 from .nn import Linear
+from .nn import Conv1d, Conv2d
 from .ops import autocast as _autocast
 from .convert import convert, revert
 
@@ -19,4 +20,4 @@ _autocast.register_all()  # after every op family is imported
 
 __version__ = "0.1.0"
 
-__all__ = ["Linear", "functional", "info", "convert", "revert", "__version__"]
+__all__ = ["Linear", "Conv1d", "Conv2d", "functional", "info", "convert", "revert", "__version__"]
