@@ -15,9 +15,7 @@ def linear(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
 from torch.nn.modules.utils import _pair, _single  # noqa: E402
 
 from .ops.conv import check_conv_args as _check_conv_args  # noqa: E402
-
-# gelu and silu derivatives need the pre-activation (the conv ops keep it when a gradient is needed).
-NEEDS_PREACT = ("gelu", "silu")
+from .ops.linear import NEEDS_PREACT  # noqa: E402
 
 
 def _same_padding(name, input, kernel, stride, dilation):
