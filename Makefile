@@ -34,6 +34,7 @@ examples: build examples-deps
 	$(PY) examples/mlp_digits.py
 	$(PY) examples/cnn_digits.py
 	$(PY) examples/rnn_digits.py
+	$(PY) examples/char_lm.py
 	$(PY) examples/ddp_train.py
 
 test: build cuda-check examples-deps

@@ -11,7 +11,7 @@ from . import _C  # noqa: F401  (loads the kernels and registers torch.ops.fastn
 from . import ops  # noqa: F401  (fake kernels and autograd for the ops)
 from . import functional
 from ._info import info
-from .nn import Linear
+from .nn import GRU, LSTM, RNN, Conv1d, Conv2d, GRUCell, Linear, LSTMCell, RNNCell
 from .ops import autocast as _autocast
 from .convert import convert, revert
 
@@ -19,8 +19,5 @@ _autocast.register_all()  # after every op family is imported
 
 __version__ = "0.1.0"
 
-__all__ = ["Linear", "functional", "info", "convert", "revert", "__version__"]
-
-from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
-
-__all__ += ["LSTMCell", "GRUCell", "RNNCell", "LSTM", "GRU", "RNN"]
+__all__ = ["Linear", "Conv1d", "Conv2d", "LSTMCell", "GRUCell", "RNNCell", "LSTM", "GRU", "RNN",
+           "functional", "info", "convert", "revert", "__version__"]

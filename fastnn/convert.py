@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple, Type
 
 import torch
+import torch.nn.utils.parametrize  # noqa: F401  (is_parametrized)
 from torch.utils._python_dispatch import TorchDispatchMode
 
 # The torch.nn layers fastnn may replace, in the order they are reported.
@@ -133,18 +134,19 @@ class _OpRecorder(TorchDispatchMode):
 
 def probe_input(module: torch.nn.Module, name: str, param: torch.Tensor) -> Tuple[torch.Tensor, ...]:
     """The smallest valid forward input of a layer (batch 1), on the layer's device and dtype."""
-    opts = dict(device=param.device, dtype=param.dtype)
+    opts = dict(device=param.device, dtype=param.dtype, fill_value=0.5)  # no RNG: convert leaves the seed alone
     if name == "Linear":
-        return (torch.randn(1, module.in_features, **opts),)
+        return (torch.full((1, module.in_features), **opts),)
     if name in ("Conv1d", "Conv2d"):
         dims = 1 if name == "Conv1d" else 2
         pad = module.padding if isinstance(module.padding, tuple) else (0,) * dims
-        spatial = [max(1, (k - 1) * d + 1 - 2 * p)
-                   for k, d, p in zip(module.kernel_size, module.dilation, pad)]
-        return (torch.randn(1, module.in_channels, *spatial, **opts),)
+        # one output position (more with padding); at least as large as the padding, which
+        # padding_mode='circular'/'reflect' need
+        spatial = [(k - 1) * d + 1 + p for k, d, p in zip(module.kernel_size, module.dilation, pad)]
+        return (torch.full((1, module.in_channels, *spatial), **opts),)
     if name in ("LSTM", "GRU", "RNN"):
-        return (torch.randn(1, 1, module.input_size, **opts),)
-    return (torch.randn(1, module.input_size, **opts),)  # cells
+        return (torch.full((1, 1, module.input_size), **opts),)
+    return (torch.full((1, module.input_size), **opts),)  # cells
 
 
 def recorded_ops(fn, *args) -> Tuple[list, object]:
@@ -160,13 +162,18 @@ def _probe(module: torch.nn.Module, name: str, param: torch.Tensor) -> Optional[
     a fastnn kernel, or None when it does. Calls forward directly so hooks do not fire."""
     inputs = probe_input(module, name, param)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("error")  # a documented fallback warns: count it as not running fastnn
+        # a documented fallback warns once: keep its words for the reason
+        # fork_rng: a training-mode dropout in the probe must not move the user's random stream
+        devices = [param.device.index or 0] if param.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices), \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             ops, _ = recorded_ops(type(module).forward, module, *inputs)
     except Exception as exc:  # the kernel's own argument checks say what is unsupported
         return f"fastnn kernel refused it: {str(exc).splitlines()[0]}"
     if not any(op.startswith("fastnn::") for op in ops):
-        return f"forward would not run a fastnn kernel (ran {', '.join(sorted(set(ops))) or 'nothing'})"
+        said = f"; it warned: {caught[0].message}" if caught else ""
+        return f"forward would not run a fastnn kernel (ran {', '.join(sorted(set(ops))) or 'nothing'}){said}"
     return None
 
 
@@ -198,6 +205,20 @@ def _first_param(module: torch.nn.Module) -> Optional[torch.Tensor]:
     return next(iter(module.parameters(recurse=False)), None)
 
 
+def _same_value(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. tensors: not a plain option value
+        return a is b
+
+
+def _as_patterns(patterns):
+    """include/exclude as a list: a lone class or string is one pattern, not its characters."""
+    if patterns is None or isinstance(patterns, (str, type)):
+        return None if patterns is None else [patterns]
+    return list(patterns)
+
+
 def _swap(module, names, source_cls, target_cls, torch_name, probe, check_extra_defaults=False) -> Swap:
     """Changes module's class from source_cls to target_cls after checking it is safe; returns the
     summary entry (target None and a reason when it was left)."""
@@ -225,7 +246,7 @@ def _swap(module, names, source_cls, target_cls, torch_name, probe, check_extra_
     if check_extra_defaults:
         for k in removed:
             default = getattr(source_proto, k)
-            if getattr(module, k, default) != default:
+            if not _same_value(getattr(module, k, default), default):
                 entry.reason = f"{k}={getattr(module, k)!r} has no {_qualname(target_cls)} equivalent"
                 return entry
     saved = {k: module.__dict__[k] for k in removed if k in module.__dict__}
@@ -259,6 +280,7 @@ def convert(model: torch.nn.Module, include: Optional[Iterable] = None, exclude:
     Returns a ConvertSummary of what was swapped and what was left, with the reason.
     """
     mapping = supported_layers()
+    include, exclude = _as_patterns(include), _as_patterns(exclude)
     summary = ConvertSummary("convert")
     for module, names in _unique_modules(model):
         cls = type(module)
@@ -268,8 +290,11 @@ def convert(model: torch.nn.Module, include: Optional[Iterable] = None, exclude:
             continue
         base = next((b for b in (getattr(torch.nn, n) for n in LAYER_NAMES) if isinstance(module, b)))
         if cls is not base:
-            summary.left.append(Swap(names, _qualname(cls), None,
-                                     f"a subclass of torch.nn.{base.__name__} with its own class; not swapped"))
+            if torch.nn.utils.parametrize.is_parametrized(module):
+                why = "parametrized (torch.nn.utils.parametrize): its class carries the parametrization"
+            else:
+                why = f"a subclass of torch.nn.{base.__name__} with its own class"
+            summary.left.append(Swap(names, _qualname(cls), None, f"{why}; not swapped"))
             continue
         if cls not in mapping:
             summary.left.append(Swap(names, _qualname(cls), None,
@@ -287,6 +312,7 @@ def revert(model: torch.nn.Module, include: Optional[Iterable] = None,
     reason. Returns a ConvertSummary."""
     mapping = supported_layers()
     back = {fast: base for base, fast in mapping.items()}
+    include, exclude = _as_patterns(include), _as_patterns(exclude)
     summary = ConvertSummary("revert")
     for module, names in _unique_modules(model):
         cls = type(module)

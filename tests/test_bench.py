@@ -48,7 +48,7 @@ def test_cli_quick_writes_table_csv_json_png(tmp_path):
          "--repeats", "2", "--block-ms", "5", "--out", str(out)],
         capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    for header in ("torch ms", "fastnn ms", "fastnn GF/s", "fastnn %pk", "speedup"):
+    for header in ("torch ms", "fastnn ms", "fastnn GF/s", "fastnn %pk", "speedup", "spread"):
         assert header in proc.stdout
     assert re.search(r"peak: \d+ GFLOP/s fp32, measured now: \w+ FMA loop on 1 thread", proc.stdout)
     assert "1/1" in proc.stderr  # progress
@@ -147,3 +147,26 @@ def test_png_canvas_round_trip(tmp_path):
     width, height, rows = read_png(path)
     assert (width, height) == (7, 5)
     assert rows[1][6:12] == bytes([10, 20, 30] * 2) and rows[0] == b"\xff" * 21 and rows[3] == b"\xff" * 21
+
+
+def test_list_shows_the_cases_without_running_them(capsys):
+    from fastnn.bench.__main__ import main
+    assert main(["--list", "--quick", "--layers", "linear"]) == 0
+    out = capsys.readouterr().out
+    assert "linear   64x256->256" in out and "speedup" not in out
+    assert main(["--list", "--quick", "--filter", "no such case"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_table_marks_rows_that_were_not_timed_as_fastnn():
+    from fastnn.bench import report
+    rows = _run(_linear_pair(torch.nn.Linear)) + _run(_linear_pair(fastnn.Linear))
+    text = report.table(rows)
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["layer", "case", "pass"]
+    fallback = [line for line in lines if "[fallback] NOT fastnn: ran aten::addmm" in line]
+    assert len(fallback) == 2 and all(" - " in line for line in fallback)  # no fastnn time, no speedup
+    ok = [line for line in lines if line.endswith("fastnn::linear")]
+    assert len(ok) == 1 and "x " in ok[0]
+    assert any("1 case(s)" in s for s in report.summary_lines(rows))
+    assert any("2 row(s) where fastnn was not timed" in s for s in report.summary_lines(rows))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import fastnn
-from fastnn.convert import LAYER_NAMES, supported_layers
+from fastnn.convert import supported_layers
 
 
 class Block(torch.nn.Module):
@@ -156,6 +156,16 @@ def test_include_and_exclude():
     assert len(fastnn.convert(model, include=["Linear"])) == 9
 
 
+def test_a_single_pattern_and_the_random_stream():
+    model = make_net()
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    assert len(fastnn.convert(model, include="stem.*")) == 1  # a string is one pattern
+    assert len(fastnn.convert(model, exclude=torch.nn.Linear)) == 0
+    assert torch.equal(torch.rand(3), expected)  # convert drew no random numbers
+
+
 def test_unsupported_dtype_is_left_with_the_reason():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4).to(torch.bfloat16), torch.nn.Linear(4, 4))
     summary = fastnn.convert(model)
@@ -175,6 +185,28 @@ def test_subclass_of_a_torch_layer_is_left_with_the_reason():
     assert type(mha.out_proj) is not fastnn.Linear
 
 
+def test_parametrized_layer_is_left_with_the_reason():
+    from torch.nn.utils.parametrizations import weight_norm
+    model = torch.nn.Sequential(weight_norm(torch.nn.Linear(4, 4)), torch.nn.Linear(4, 2)).double()
+    summary = fastnn.convert(model)
+    assert [s.name for s in summary.swapped] == ["1"]
+    assert "parametrized" in summary.left[0].reason
+
+
+def test_device_kept_on_cuda():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8)).cuda()
+    x = torch.randn(3, 8, device="cuda")
+    expected = model(x)
+    summary = fastnn.convert(model)
+    assert model[0].weight.device.type == "cuda"
+    if summary.swapped:  # a build with CUDA kernels
+        torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-5)
+    else:  # a CPU-only build: left, saying why
+        assert "CUDA" in summary.left[0].reason
+
+
 def test_silent_fallback_is_refused(monkeypatch):
     # a fastnn layer whose forward ran torch's own kernel must not count as converted
     monkeypatch.setattr(fastnn.Linear, "forward", torch.nn.Linear.forward)
@@ -184,6 +216,17 @@ def test_silent_fallback_is_refused(monkeypatch):
     assert "would not run a fastnn kernel" in summary.left[0].reason
     assert "aten::addmm" in summary.left[0].reason
     assert type(model[0]) is torch.nn.Linear
+
+
+def test_a_warning_fallback_is_refused_with_its_words(monkeypatch):
+    def forward(self, x):
+        import warnings
+        warnings.warn("fastnn.Linear: no kernel for this case, using torch.nn.Linear")
+        return torch.nn.functional.linear(x, self.weight, self.bias)
+
+    monkeypatch.setattr(fastnn.Linear, "forward", forward)
+    summary = fastnn.convert(torch.nn.Linear(4, 4))
+    assert summary.swapped == [] and "it warned: fastnn.Linear: no kernel" in summary.left[0].reason
 
 
 def test_revert_refuses_a_fastnn_only_option():
@@ -205,17 +248,28 @@ def test_converted_model_compiles_fullgraph():
 
 # ---- the other layer families: exercised as soon as their fastnn class is merged ----
 
+# (layer name, constructor, input shape): defaults and the options a converted layer must keep
+LAYER_CONFIGS = [
+    ("Linear", lambda: torch.nn.Linear(5, 7), (3, 5)),
+    ("Conv1d", lambda: torch.nn.Conv1d(3, 6, 3, stride=2, padding=1), (2, 3, 11)),
+    ("Conv1d", lambda: torch.nn.Conv1d(4, 4, 5, padding=2, padding_mode="circular", groups=2), (2, 4, 9)),
+    ("Conv2d", lambda: torch.nn.Conv2d(3, 6, 3, padding=1), (2, 3, 9, 8)),
+    ("Conv2d", lambda: torch.nn.Conv2d(4, 6, (3, 2), stride=(2, 1), dilation=2, groups=2, bias=False), (2, 4, 11, 9)),
+    ("Conv2d", lambda: torch.nn.Conv2d(3, 5, 3, padding="same", padding_mode="reflect"), (1, 3, 7, 6)),
+    ("LSTM", lambda: torch.nn.LSTM(5, 7, num_layers=2, batch_first=True), (3, 4, 5)),
+    ("LSTM", lambda: torch.nn.LSTM(5, 7, bidirectional=True, proj_size=3), (4, 2, 5)),
+    ("GRU", lambda: torch.nn.GRU(5, 7, num_layers=2, bidirectional=True, bias=False), (4, 3, 5)),
+    ("RNN", lambda: torch.nn.RNN(5, 7, nonlinearity="relu", batch_first=True), (3, 4, 5)),
+    ("LSTMCell", lambda: torch.nn.LSTMCell(5, 7), (3, 5)),
+    ("GRUCell", lambda: torch.nn.GRUCell(5, 7, bias=False), (3, 5)),
+    ("RNNCell", lambda: torch.nn.RNNCell(5, 7, nonlinearity="relu"), (3, 5)),
+]
+
+
 def _layer_and_input(name, dtype):
+    build, shape = next((b, s) for n, b, s in LAYER_CONFIGS if n == name)
     torch.manual_seed(0)
-    if name == "Conv1d":
-        return torch.nn.Conv1d(3, 6, 3, stride=2, padding=1), torch.randn(2, 3, 11)
-    if name == "Conv2d":
-        return torch.nn.Conv2d(3, 6, 3, padding=1, dilation=1), torch.randn(2, 3, 9, 8)
-    if name in ("LSTM", "GRU", "RNN"):
-        return getattr(torch.nn, name)(5, 7, num_layers=2, batch_first=True), torch.randn(3, 4, 5)
-    if name in ("LSTMCell", "GRUCell", "RNNCell"):
-        return getattr(torch.nn, name)(5, 7), torch.randn(3, 5)
-    return torch.nn.Linear(5, 7), torch.randn(3, 5)
+    return build().to(dtype), torch.randn(shape, dtype=dtype)
 
 
 def _flat(out):
@@ -224,17 +278,19 @@ def _flat(out):
     return [out]
 
 
-@pytest.mark.parametrize("name", LAYER_NAMES)
-def test_each_layer_family_converts_and_reverts(name):
+@pytest.mark.parametrize("name, build, shape", LAYER_CONFIGS,
+                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(LAYER_CONFIGS)])
+def test_each_layer_family_converts_and_reverts(name, build, shape):
     if not isinstance(getattr(fastnn, name, None), type):
         pytest.skip(f"fastnn.{name} not merged yet")
-    layer, x = _layer_and_input(name, torch.float64)
-    layer, x = layer.double(), x.double().requires_grad_()
-    model = torch.nn.Sequential(layer)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(build().double())
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     ref = copy.deepcopy(model)
     summary = fastnn.convert(model)
     assert [s.target for s in summary.swapped] == [f"fastnn.{name}"], str(summary)
     assert supported_layers()[getattr(torch.nn, name)] is getattr(fastnn, name)
+    assert list(model.state_dict()) == list(ref.state_dict())
     x_ref = x.detach().clone().requires_grad_()
     out, out_ref = _flat(model(x)), _flat(ref(x_ref))
     for a, b in zip(out, out_ref):
@@ -247,11 +303,8 @@ def test_each_layer_family_converts_and_reverts(name):
     assert len(fastnn.revert(model)) == 1 and type(model[0]) is getattr(torch.nn, name)
 
 
-def test_layers_not_in_this_build_are_reported():
-    missing = [n for n in LAYER_NAMES if not isinstance(getattr(fastnn, n, None), type)]
-    if not missing:
-        pytest.skip("every fastnn layer is merged")
-    name = missing[0]
-    layer, _ = _layer_and_input(name, torch.float32)
-    summary = fastnn.convert(torch.nn.Sequential(layer))
-    assert summary.left[0].reason == f"fastnn.{name} is not in this build"
+def test_layers_not_in_this_build_are_reported(monkeypatch):
+    monkeypatch.setattr(fastnn, "Conv2d", None, raising=False)  # as in a build without it
+    summary = fastnn.convert(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 2)))
+    assert [s.name for s in summary.swapped] == ["1"]
+    assert summary.left[0].reason == "fastnn.Conv2d is not in this build"

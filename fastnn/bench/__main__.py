@@ -24,6 +24,8 @@ def parse_args(argv=None):
     p.add_argument("--layers", default=None,
                    help="comma-separated layer families (the cases_<family>.py modules), e.g. linear,conv; "
                         "default: all")
+    p.add_argument("--filter", default=None,
+                   help="only the cases whose 'family name' contains this text, e.g. 'LSTM ' or '3x3'")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
@@ -51,14 +53,21 @@ def main(argv=None) -> int:
     if device.type not in ("cpu", "cuda"):
         raise SystemExit(f"--device must be cpu or cuda[:N], got {args.device}")
     dtype = DTYPES[args.dtype]
+    if device.type == "cuda":
+        # strict fp32 on both sides: cuDNN convolutions/RNNs default to TF32, a fastnn kernel does not
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
 
     import fastnn  # noqa: F401  (after set_num_threads: loading it starts no threads)
+    from fastnn.convert import supported_layers
     from . import png, report
     from .peak import peak_gflops
     from .runner import Progress, collect_cases, run_all
 
     families = [f.strip() for f in args.layers.split(",") if f.strip()] if args.layers else None
     cases, problems = collect_cases(families, args.quick)
+    if args.filter:
+        cases = [c for c in cases if args.filter in f"{c.family} {c.name}"]
     if args.list:
         for c in cases:
             print(f"{c.family:8} {c.name}")
@@ -69,6 +78,8 @@ def main(argv=None) -> int:
     block_s = (args.block_ms or (10.0 if args.quick else 100.0)) / 1e3
     meta.update({"device": str(device), "dtype": args.dtype, "quick": args.quick, "repeats": repeats,
                  "block_ms": block_s * 1e3, "peak_gflops": peak.gflops, "peak_source": peak.source,
+                 "fastnn_layers": sorted(c.__name__ for c in supported_layers().values()),
+                 "tf32": False if device.type == "cuda" else None,
                  "command": report.command_line(), "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
                  "timing": "torch.utils.benchmark.Timer(num_threads=torch.get_num_threads()); torch.nn and fastnn "
                            "interleaved block by block; median over blocks; forward under torch.no_grad(); "
@@ -76,6 +87,13 @@ def main(argv=None) -> int:
     print(f"fastnn.bench: {len(cases)} case(s) on {meta['cpu']} ({meta['cpu_isa']}), device {device}, "
           f"{args.dtype}, {meta['threads']} thread(s), torch {meta['torch']}, fastnn {meta['fastnn']}")
     print(f"peak: {peak.source}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    meta["load_average_1min"] = load
+    if load > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: load average {load:.1f} on {os.cpu_count()} cores before the run: other processes "
+              f"compete for the CPU. Interleaving spreads the noise over both sides, but multi-threaded "
+              f"kernels (OpenMP barriers) suffer more than single-threaded ones, so ratios can be skewed: "
+              f"watch the spread column, rerun on a quiet machine or compare with --threads 1")
     for problem in problems:
         print(f"skipped family {problem}")
     if not cases:

@@ -108,11 +108,13 @@ def bar_chart(path: str, title: Sequence[str], labels: List[str], series: List[T
     def xpos(v):
         return x0 + int(plot_w * (math.log2(v) - lo) / (hi - lo))
 
+    label_every = max(1, math.ceil(Canvas.text_width("0.125x", scale) / (plot_w / (hi - lo))))
     for e in range(math.ceil(lo), math.floor(hi) + 1):  # a grid line per power of two
         tick = 2.0 ** e
         c.rect(xpos(tick), top, xpos(tick) + 1, height - 40, (225, 225, 225))
-        text = f"{tick:g}x"
-        c.text(xpos(tick) - Canvas.text_width(text, scale) // 2, height - 34, text, (90, 90, 90), scale=scale)
+        if e % label_every == 0:  # labels only where they do not collide
+            text = f"{tick:g}x"
+            c.text(xpos(tick) - Canvas.text_width(text, scale) // 2, height - 34, text, (90, 90, 90), scale=scale)
     one = xpos(1.0)
     for g, label in enumerate(labels):
         y = top + g * group_h

@@ -10,19 +10,28 @@ import torch
 
 from .runner import Row
 
-COLUMNS = [  # (header, width, row -> text)
-    ("layer", 8, lambda r: r.family),
-    ("case", 22, lambda r: r.case),
-    ("pass", 16, lambda r: r.pass_),
-    ("torch ms", 9, lambda r: _num(r.torch_ms, 3)),
-    ("fastnn ms", 9, lambda r: _num(r.fastnn_ms, 3)),
-    ("torch GF/s", 10, lambda r: _num(r.torch_gflops, 1)),
-    ("fastnn GF/s", 11, lambda r: _num(r.fastnn_gflops, 1)),
-    ("torch %pk", 9, lambda r: _num(r.torch_pct_peak, 1)),
-    ("fastnn %pk", 10, lambda r: _num(r.fastnn_pct_peak, 1)),
-    ("speedup", 8, lambda r: "-" if r.speedup is None else f"{r.speedup:.2f}x"),
-    ("kernels / status", 0, lambda r: r.kernels if r.status == "ok" else f"[{r.status}] {r.kernels}"),
+COLUMNS = [  # (header, row -> text)
+    ("layer", lambda r: r.family),
+    ("case", lambda r: r.case),
+    ("pass", lambda r: r.pass_),
+    ("torch ms", lambda r: _num(r.torch_ms, 3)),
+    ("fastnn ms", lambda r: _num(r.fastnn_ms, 3)),
+    ("torch GF/s", lambda r: _num(r.torch_gflops, 1)),
+    ("fastnn GF/s", lambda r: _num(r.fastnn_gflops, 1)),
+    ("torch %pk", lambda r: _num(r.torch_pct_peak, 1)),
+    ("fastnn %pk", lambda r: _num(r.fastnn_pct_peak, 1)),
+    ("speedup", lambda r: "-" if r.speedup is None else f"{r.speedup:.2f}x"),
+    ("spread", lambda r: _spread(r)),
+    ("kernels / status", lambda r: r.kernels if r.status == "ok" else f"[{r.status}] {r.kernels}"),
 ]
+
+
+def _spread(r) -> str:
+    """The larger interquartile range of the two timings, relative to its median: how far to trust
+    the speedup (a few % on a quiet machine; tens of % while other processes compete)."""
+    pairs = [(r.torch_iqr_ms, r.torch_ms), (r.fastnn_iqr_ms, r.fastnn_ms)]
+    rel = [iqr / ms for iqr, ms in pairs if iqr is not None and ms]
+    return f"{100 * max(rel):.0f}%" if rel else "-"
 
 
 def _num(value: Optional[float], digits: int) -> str:
@@ -55,15 +64,18 @@ def machine() -> dict:
 
 
 def table(rows: List[Row]) -> str:
-    head = "  ".join(h.rjust(w) if i >= 3 and w else h.ljust(w) for i, (h, w, _) in enumerate(COLUMNS))
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        cells = []
-        for i, (_, w, get) in enumerate(COLUMNS):
-            text = get(r)
-            cells.append(text.rjust(w) if i >= 3 and w else text.ljust(w))
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    """Fixed-width text table; each column as wide as its widest cell (numbers right-aligned)."""
+    cells = [[get(r) for _, get in COLUMNS] for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (h, _) in enumerate(COLUMNS)]
+    last = len(COLUMNS) - 1
+
+    def line(values):
+        out = [v.rjust(w) if 3 <= i < last else (v if i == last else v.ljust(w))
+               for i, (v, w) in enumerate(zip(values, widths))]
+        return "  ".join(out).rstrip()
+
+    head = line([h for h, _ in COLUMNS])
+    return "\n".join([head, "-" * len(head)] + [line(c) for c in cells])
 
 
 def summary_lines(rows: List[Row]) -> List[str]:

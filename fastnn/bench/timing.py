@@ -51,6 +51,15 @@ def check_kernels(fn: Callable[[], object]) -> KernelCheck:
     return KernelCheck(status, fast, heavy)
 
 
+def _tensors(obj):
+    """The tensors in a (nested) tuple/list of inputs, e.g. (x, (h0, c0)) for an LSTM."""
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for o in obj for t in _tensors(o)]
+    return []
+
+
 def forward_fn(module: torch.nn.Module, inputs: Tuple[torch.Tensor, ...]) -> Callable[[], None]:
     def run():
         with torch.no_grad():
@@ -62,12 +71,10 @@ def forward_backward_fn(module: torch.nn.Module, inputs: Tuple[torch.Tensor, ...
                         grad: torch.Tensor) -> Callable[[], None]:
     """One training step's layer work: forward, then backward with a fixed output gradient.
     Gradients are reset to None first (as optimizer.zero_grad() does), so none accumulate."""
-    params = [p for p in module.parameters() if p.requires_grad]
+    leaves = [p for p in module.parameters() if p.requires_grad] + [t for t in _tensors(inputs) if t.is_leaf]
 
     def run():
-        for t in params:
-            t.grad = None
-        for t in inputs:
+        for t in leaves:
             t.grad = None
         first_tensor(module(*inputs)).backward(grad)
     return run

@@ -2,6 +2,8 @@
 import torch
 
 ACTIVATIONS = ("none", "relu", "gelu", "silu", "tanh", "sigmoid")
+# gelu and silu derivatives need the pre-activation; the others derive from the output.
+NEEDS_PREACT = ("gelu", "silu")
 
 
 def _check(input, weight, bias, activation):

@@ -1,0 +1,26 @@
+// The CPU convolution drivers shared by the forward and backward ops.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "../conv.h"
+#include "conv_common.h"
+
+namespace fastnn::cpu::conv {
+
+// Geometry of one group for input x [N, C, H, W] and weight [OC, C/groups, KH, KW].
+Geom make_geom(const at::Tensor& x, const at::Tensor& w, const ConvParams& p);
+
+// groups == in_channels == out_channels: handled by the direct kernels.
+bool is_depthwise(const at::Tensor& x, const at::Tensor& w, int64_t groups);
+
+// out = act(conv(x, w) + bias), written into `out`, which has the output
+// shape and is contiguous in x's layout (NHWC when `nhwc`); x is contiguous
+// in that layout too. Padding may be negative (the backward pass uses it).
+void forward_into(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const ConvParams& p,
+                  Act act, bool nhwc, at::Tensor& out);
+
+// x[i] = act(x[i]) over a whole (contiguous) tensor, in parallel.
+void apply_act_tensor(Act act, at::Tensor& t);
+
+}  // namespace fastnn::cpu::conv
