@@ -26,6 +26,10 @@ cpp_sources = sources("csrc/*.cpp") + sources("csrc/cpu/**/*.cpp")
 # Baseline x86-64 code; the AVX2/AVX-512 kernels carry their own target
 # attributes and are picked at run time, so one build runs on any x86-64.
 cxx_flags = ["-O3", "-std=c++20", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"]
+# at::parallel_for is header code: without -fopenmp its `#pragma omp parallel`
+# is ignored and every kernel runs on one thread whatever torch.set_num_threads says.
+cxx_flags.append("-fopenmp")
+link_flags = ["-fopenmp"]
 define_macros = []
 
 if want_cuda():
@@ -36,10 +40,11 @@ if want_cuda():
         cpp_sources + cu_sources,
         define_macros=define_macros,
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++20", "--expt-relaxed-constexpr"]},
+        extra_link_args=link_flags,
     )
 else:
     ext = CppExtension("fastnn._C", cpp_sources, define_macros=define_macros,
-                       extra_compile_args={"cxx": cxx_flags})
+                       extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags)
 
 setup(
     name="fastnn",
