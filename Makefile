@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 PIP     := $(PY) -m pip
 BENCH_ARGS ?=
 
-.PHONY: bench test build deps cuda-check clean
+.PHONY: bench test build deps cuda-check clean examples-deps examples
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -25,7 +25,19 @@ build: deps
 cuda-check: deps
 	@bash .ci/check_cuda.sh $(PY)
 
-test: build cuda-check
+# scikit-learn is needed only by examples/ and tests/test_examples.py (its bundled copy of the
+# handwritten digits is their data set, loaded without any download); fastnn itself does not need it.
+examples-deps: deps
+	@$(PY) -c "import sklearn" 2>/dev/null || $(PIP) install scikit-learn
+
+examples: build examples-deps
+	$(PY) examples/mlp_digits.py
+	$(PY) examples/cnn_digits.py
+	$(PY) examples/rnn_digits.py
+	$(PY) examples/char_lm.py
+	$(PY) examples/ddp_train.py
+
+test: build cuda-check examples-deps
 	$(PY) -m pytest tests -q -ra
 
 bench: build

@@ -55,4 +55,5 @@ setup(
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     python_requires=">=3.9",
     install_requires=["torch", "numpy"],
+    extras_require={"examples": ["scikit-learn"]},  # examples/ and their tests only
 )

@@ -4,6 +4,7 @@
 // registered operator (torch.ops.fastnn.*).
 #include <torch/extension.h>
 
+#include "cpu/fma_peak.h"
 #include "cpu/gemm/gemm.h"
 
 TORCH_LIBRARY(fastnn, m) {}
@@ -11,6 +12,9 @@ TORCH_LIBRARY(fastnn, m) {}
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastnn native library";
   m.def("cpu_isa", &fastnn::cpu::isa_name, "float32 GEMM micro-kernel chosen for this CPU");
+  // A diagnostic for the benchmark's "% of peak", not a compute kernel.
+  m.def("fma_peak_gflops", &fastnn::cpu::fma_peak_gflops, pybind11::arg("seconds") = 0.2,
+        "float32 FMA peak of this CPU over torch's threads, measured now (GFLOP/s)");
 #ifdef FASTNN_WITH_CUDA
   m.attr("cuda_built") = true;
 #else

@@ -3,16 +3,11 @@ from typing import Optional
 
 import torch
 
-from .ops.linear import NEEDS_PREACT
-
 
 def linear(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None,
            activation: str = "none") -> torch.Tensor:
     """F.linear(input, weight, bias) followed by `activation` (none, relu, gelu, silu,
     tanh, sigmoid), fused into the GEMM epilogue."""
-    if activation in NEEDS_PREACT and torch.is_grad_enabled() and (
-            input.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
-        return torch.ops.fastnn.linear_with_preact(input, weight, bias, activation)[0]
     return torch.ops.fastnn.linear(input, weight, bias, activation)
 
 
@@ -20,6 +15,7 @@ def linear(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
 from torch.nn.modules.utils import _pair, _single  # noqa: E402
 
 from .ops.conv import check_conv_args as _check_conv_args  # noqa: E402
+from .ops.linear import NEEDS_PREACT  # noqa: E402
 
 
 def _same_padding(name, input, kernel, stride, dilation):
@@ -95,3 +91,32 @@ def conv1d(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
     out = _conv2d_op(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride[0]), (0, padding[0]),
                      (1, dilation[0]), groups, activation).squeeze(2)
     return out.squeeze(0) if unbatched else out
+
+
+# Recurrent cells (torch._VF.*_cell signatures): one fused step of fastnn::rnn_layer.
+def lstm_cell(input: torch.Tensor, hx, w_ih: torch.Tensor, w_hh: torch.Tensor,
+              b_ih: Optional[torch.Tensor] = None, b_hh: Optional[torch.Tensor] = None):
+    """One LSTM step: input [batch, input_size], hx = (h, c) -> (h', c'). Gates i, f, g, o."""
+    from .ops.rnn import cell
+    return cell("lstm", input, hx[0], hx[1], w_ih, w_hh, b_ih, b_hh)
+
+
+def gru_cell(input: torch.Tensor, hx: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor,
+             b_ih: Optional[torch.Tensor] = None, b_hh: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """One GRU step (torch's r, z, n formulation) -> h'."""
+    from .ops.rnn import cell
+    return cell("gru", input, hx, None, w_ih, w_hh, b_ih, b_hh)[0]
+
+
+def rnn_tanh_cell(input: torch.Tensor, hx: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor,
+                  b_ih: Optional[torch.Tensor] = None, b_hh: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """One Elman RNN step, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+    from .ops.rnn import cell
+    return cell("rnn_tanh", input, hx, None, w_ih, w_hh, b_ih, b_hh)[0]
+
+
+def rnn_relu_cell(input: torch.Tensor, hx: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor,
+                  b_ih: Optional[torch.Tensor] = None, b_hh: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """One Elman RNN step with relu."""
+    from .ops.rnn import cell
+    return cell("rnn_relu", input, hx, None, w_ih, w_hh, b_ih, b_hh)[0]

@@ -1,6 +1,7 @@
 """Drop-in replacements for torch.nn layers (each subclasses the layer it replaces)."""
-from .linear import Linear
 from .conv import Conv1d, Conv2d
+from .linear import Linear
+from .rnn import GRU, LSTM, RNN
+from .rnn_cells import GRUCell, LSTMCell, RNNCell
 
-__all__ = ["Linear"]
-__all__ += ["Conv1d", "Conv2d"]
+__all__ = ["Linear", "Conv1d", "Conv2d", "LSTMCell", "GRUCell", "RNNCell", "LSTM", "GRU", "RNN"]

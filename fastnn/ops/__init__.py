@@ -2,3 +2,4 @@
 one module per op family."""
 from . import linear  # noqa: F401
 from . import conv  # noqa: F401
+from . import rnn  # noqa: F401

@@ -13,23 +13,28 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "activation.h"
 #include "gemm.h"
+#include "gemm_dot.h"
 #include "microkernel.h"
 
 namespace fastnn::cpu {
 namespace {
 
 constexpr int64_t kMC = 192;   // rows of A per L2 block (multiple of every MR)
-constexpr int64_t kNC = 3072;  // columns of B per panel (multiple of every NR)
+constexpr int64_t kNC = 2048;  // columns of B per panel (multiple of every NR)
 template <typename T>
-constexpr int64_t kKC = sizeof(T) == 4 ? 256 : 128;  // K block: B strip KC*NR fits L1
+constexpr int64_t kKC = sizeof(T) == 4 ? 512 : 256;  // K block: B strip KC*NR fits L1
+
+// Rows of A up to which B is read in place instead of packed (see BPanels).
+constexpr int64_t kDirectBMaxM = 64;
 
 // Below this many multiply-adds a GEMM runs on the calling thread only: the
 // thread-pool wake-up costs more than it saves.
-constexpr int64_t kParallelMinMacs = 1 << 17;
+constexpr int64_t kParallelMinMacs = 1 << 20;
 
 template <typename T>
 struct AlignedBuffer {
@@ -53,6 +58,11 @@ T* thread_buffer_a(size_t n) {
 }
 template <typename T>
 T* thread_buffer_b(size_t n) {
+  thread_local AlignedBuffer<T> buf;
+  return buf.get(n);
+}
+template <typename T>
+T* thread_buffer_tail(size_t n) {
   thread_local AlignedBuffer<T> buf;
   return buf.get(n);
 }
@@ -94,6 +104,12 @@ struct BPanels {
   const PackedB<T>* packed = nullptr;
   int64_t nr = 0;
 
+  // With few rows of A, each B element is used only a few times: an
+  // n-contiguous B (rows of Bt at stride 1) is then read in place, unpacked.
+  bool read_in_place(int64_t rows_of_a) const {
+    return !packed && !src->pack && src->rs == 1 && rows_of_a <= kDirectBMaxM;
+  }
+
   const T* panel(int64_t pc, int64_t kcb, int64_t jc, int64_t ncb) const {
     if (packed) return packed->block(pc) + (jc / nr) * kcb * nr;
     T* buf = thread_buffer_b<T>(static_cast<size_t>(kcb * ((ncb + nr - 1) / nr) * nr));
@@ -110,6 +126,11 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
   const int64_t MR = uk.mr, NR = uk.nr, KC = kKC<T>;
   alignas(64) T tile[16 * 64];  // MR*NR scratch for edge tiles and strided C
   T* abuf = thread_buffer_a<T>(static_cast<size_t>(kMC * KC));
+  const bool in_place = b.read_in_place(m1 - m0);
+  // With a single block of A rows each B strip is used once: pack it right
+  // before use (it stays in L1) instead of packing the whole panel first.
+  const bool per_strip = !in_place && !b.packed && m1 - m0 <= kMC;
+  T* tailbuf = in_place || per_strip ? thread_buffer_tail<T>(static_cast<size_t>(KC * NR)) : nullptr;
 
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     const int64_t ncb = std::min(kNC, n1 - jc);
@@ -117,20 +138,33 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
       const int64_t kcb = std::min(KC, K - pc);
       const bool load_c = pc > 0 || ep.accumulate;
       const bool last = pc + kcb >= K;
-      const T* bpanel = b.panel(pc, kcb, jc, ncb);
+      const T* bpanel = in_place || per_strip ? nullptr : b.panel(pc, kcb, jc, ncb);
       for (int64_t ic = m0; ic < m1; ic += kMC) {
         const int64_t mcb = std::min(kMC, m1 - ic);
-        pack_rows(a, ic, mcb, pc, kcb, MR, abuf);
+        // Full MR-row strips, then a partial strip packed with its own width
+        // (it runs the kernel for exactly that many rows).
+        const int64_t full_rows = mcb / MR * MR;
+        if (full_rows > 0) pack_rows(a, ic, full_rows, pc, kcb, MR, abuf);
+        if (mcb > full_rows) pack_rows(a, ic + full_rows, mcb - full_rows, pc, kcb, mcb - full_rows, abuf + full_rows * kcb);
         for (int64_t jr = 0; jr < ncb; jr += NR) {
           const int64_t nrb = std::min(NR, ncb - jr);
-          const T* bstrip = bpanel + (jr / NR) * kcb * NR;
+          const T* bstrip = in_place || per_strip ? nullptr : bpanel + (jr / NR) * kcb * NR;
+          int64_t ldb = NR;
+          if (in_place && nrb == NR) {
+            bstrip = b.src->data + (jc + jr) + pc * b.src->cs;
+            ldb = b.src->cs;
+          } else if (in_place || per_strip) {  // pack this strip (zero-padded) now
+            pack_rows(*b.src, jc + jr, nrb, pc, kcb, NR, tailbuf);
+            bstrip = tailbuf;
+          }
           for (int64_t ir = 0; ir < mcb; ir += MR) {
             const int64_t mrb = std::min(MR, mcb - ir);
             const T* astrip = abuf + (ir / MR) * kcb * MR;
             const int64_t i0 = ic + ir, j0 = jc + jr;
             T* cptr = c.data + i0 * c.rs + j0 * c.cs;
-            if (c.cs == 1 && mrb == MR && nrb == NR) {
-              uk.fn(kcb, astrip, bstrip, cptr, c.rs, load_c);
+            const MicroKernelFn<T> kernel = uk.rows[mrb];
+            if (c.cs == 1 && nrb == NR) {
+              kernel(kcb, astrip, bstrip, ldb, cptr, c.rs, load_c);
               if (last) tile_epilogue(ep, cptr, c.rs, mrb, nrb, i0, j0);
               continue;
             }
@@ -138,7 +172,7 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
               for (int64_t i = 0; i < mrb; ++i)
                 for (int64_t j = 0; j < nrb; ++j) tile[i * NR + j] = cptr[i * c.rs + j * c.cs];
             }
-            uk.fn(kcb, astrip, bstrip, tile, NR, load_c);
+            kernel(kcb, astrip, bstrip, ldb, tile, NR, load_c);
             if (last) tile_epilogue(ep, tile, NR, mrb, nrb, i0, j0);
             for (int64_t i = 0; i < mrb; ++i)
               for (int64_t j = 0; j < nrb; ++j) cptr[i * c.rs + j * c.cs] = tile[i * NR + j];
@@ -184,6 +218,34 @@ void choose_split(int64_t tiles_m, int64_t tiles_n, int64_t mr, int64_t nr, int6
   }
 }
 
+// Rows of A up to which the unpacked dot-product path beats packing B.
+constexpr int64_t kDotMaxM = 32;
+
+// Small-M float GEMM with k-contiguous operands: dot products, no packing.
+template <typename T>
+bool try_dot(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSource<T>& bt,
+             const OutView<T>& c, const Epilogue<T>& ep, int64_t threads) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (M > kDotMaxM || a.pack || bt.pack || a.cs != 1 || bt.cs != 1 || c.cs != 1 || !use_avx512())
+      return false;
+    const int64_t chunk = std::max<int64_t>(32, (N + threads - 1) / threads + 31) / 32 * 32;
+    const int64_t parts = (N + chunk - 1) / chunk;
+    auto work = [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p)
+        gemm_dot_f32(M, p * chunk, std::min(N, (p + 1) * chunk), K, a.data, a.rs, bt.data, bt.rs,
+                     c.data, c.rs, ep);
+    };
+    if (parts > 1) {
+      at::parallel_for(0, parts, 1, work);
+    } else {
+      work(0, parts);
+    }
+    return true;
+  }
+}
+
 template <typename T>
 void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T>& b,
          const OutView<T>& c, const Epilogue<T>& ep, bool parallel) {
@@ -192,6 +254,7 @@ void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T
   const MicroKernel<T>& uk = best_microkernel<T>();
   int64_t threads = parallel && !at::in_parallel_region() ? at::get_num_threads() : 1;
   if (M * N * K < kParallelMinMacs) threads = 1;
+  if (!b.packed && try_dot(M, N, K, a, *b.src, c, ep, threads)) return;
   const int64_t tiles_m = (M + uk.mr - 1) / uk.mr, tiles_n = (N + uk.nr - 1) / uk.nr;
   int64_t tm = 1, tn = 1;
   if (threads > 1) choose_split(tiles_m, tiles_n, uk.mr, uk.nr, threads, &tm, &tn);

@@ -1,23 +1,39 @@
 // Register-blocked micro-kernels, one per ISA, chosen at run time.
-// A kernel computes a full MR x NR tile from packed panels:
-//   acc(i, j) = sum_k a[k*MR + i] * b[k*NR + j]
+// A kernel computes a full MR x NR tile from a packed A panel and a B panel
+// whose rows are ldb apart (ldb = NR when packed; the row stride of an
+// n-contiguous B when it is read in place):
+//   acc(i, j) = sum_k a[k*MR + i] * b[k*ldb + j]
 //   c[i*ldc + j] = (load_c ? c[i*ldc + j] : 0) + acc(i, j)
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 namespace fastnn::cpu {
 
 template <typename T>
-using MicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, bool load_c);
+using MicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc,
+                                bool load_c);
+
+constexpr int kMaxMR = 16;
 
 template <typename T>
 struct MicroKernel {
   int mr;
   int nr;
-  MicroKernelFn<T> fn;
+  MicroKernelFn<T> fn;  // the full mr-row kernel, == rows[mr]
   const char* name;
+  // rows[m] computes an m x NR tile (1 <= m <= mr) from an A panel packed with
+  // width m: a partial last row strip (or a product with M < mr, such as a
+  // recurrent step at batch 1) does no work for zero-padded rows.
+  MicroKernelFn<T> rows[kMaxMR + 1] = {};
 };
+
+// Fills rows[1..MR] with Kernel<1>..Kernel<MR>.
+template <typename T, template <int> class Kernel, int... I>
+void fill_row_kernels(MicroKernel<T>& k, std::integer_sequence<int, I...>) {
+  ((k.rows[I + 1] = &Kernel<I + 1>::run), ...);
+}
 
 // Per-ISA kernels (defined in microkernel_<isa>.cpp).
 MicroKernel<float> microkernel_f32_avx512();

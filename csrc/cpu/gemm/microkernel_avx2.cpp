@@ -9,9 +9,9 @@
 namespace fastnn::cpu {
 namespace {
 
-FASTNN_AVX2 void f32_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+template <int MR>
+FASTNN_AVX2 void f32_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                             bool load_c) {
-  constexpr int MR = 6;
   __m256 acc0[MR], acc1[MR];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
@@ -20,8 +20,8 @@ FASTNN_AVX2 void f32_kernel(int64_t kc, const float* a, const float* b, float* c
   }
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_load_ps(b);
-    const __m256 b1 = _mm256_load_ps(b + 8);
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
       const __m256 ai = _mm256_broadcast_ss(a + i);
@@ -29,7 +29,7 @@ FASTNN_AVX2 void f32_kernel(int64_t kc, const float* a, const float* b, float* c
       acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
     }
     a += MR;
-    b += 16;
+    b += ldb;
   }
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
@@ -43,9 +43,20 @@ FASTNN_AVX2 void f32_kernel(int64_t kc, const float* a, const float* b, float* c
   }
 }
 
+template <int MR>
+struct F32 {
+  static void run(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool load_c) {
+    f32_kernel<MR>(kc, a, b, ldb, c, ldc, load_c);
+  }
+};
+
 }  // namespace
 
-MicroKernel<float> microkernel_f32_avx2() { return {6, 16, &f32_kernel, "avx2"}; }
+MicroKernel<float> microkernel_f32_avx2() {
+  MicroKernel<float> k{6, 16, &F32<6>::run, "avx2"};
+  fill_row_kernels<float, F32>(k, std::make_integer_sequence<int, 6>{});
+  return k;
+}
 
 }  // namespace fastnn::cpu
 

@@ -13,9 +13,16 @@ namespace {
 // float: MR rows x 32 columns (two zmm per row). Each k step loads two B
 // vectors and broadcasts MR values of A: 2*MR FMAs on 2*MR accumulators.
 template <int MR>
-FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                               bool load_c) {
   __m512 acc0[MR], acc1[MR];
+  // C rows are far apart (row stride ldc): fetch them now so the final
+  // load/store does not stall on cache misses.
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+  }
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     acc0[i] = _mm512_setzero_ps();
@@ -23,9 +30,11 @@ FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, float*
   }
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(b);
-    const __m512 b1 = _mm512_load_ps(b + 16);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 32 * 8), _MM_HINT_T0);
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
+    // B rows 8 steps ahead (both cache lines: rows are far apart when B is read in place)
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
@@ -33,7 +42,7 @@ FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, float*
       acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
     }
     a += MR;
-    b += 32;
+    b += ldb;
   }
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
@@ -48,9 +57,9 @@ FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, float*
 }
 
 // double: 8 rows x 16 columns (two zmm of 8 doubles per row).
-FASTNN_AVX512 void f64_kernel(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+template <int MR>
+FASTNN_AVX512 void f64_kernel(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
                               bool load_c) {
-  constexpr int MR = 8;
   __m512d acc0[MR], acc1[MR];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
@@ -59,8 +68,8 @@ FASTNN_AVX512 void f64_kernel(int64_t kc, const double* a, const double* b, doub
   }
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512d b0 = _mm512_load_pd(b);
-    const __m512d b1 = _mm512_load_pd(b + 8);
+    const __m512d b0 = _mm512_loadu_pd(b);
+    const __m512d b1 = _mm512_loadu_pd(b + 8);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const __m512d ai = _mm512_set1_pd(a[i]);
@@ -68,7 +77,7 @@ FASTNN_AVX512 void f64_kernel(int64_t kc, const double* a, const double* b, doub
       acc1[i] = _mm512_fmadd_pd(ai, b1, acc1[i]);
     }
     a += MR;
-    b += 16;
+    b += ldb;
   }
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
@@ -82,10 +91,33 @@ FASTNN_AVX512 void f64_kernel(int64_t kc, const double* a, const double* b, doub
   }
 }
 
+template <int MR>
+struct F32 {
+  static void run(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool load_c) {
+    f32_kernel<MR>(kc, a, b, ldb, c, ldc, load_c);
+  }
+};
+template <int MR>
+struct F64 {
+  static void run(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
+                  bool load_c) {
+    f64_kernel<MR>(kc, a, b, ldb, c, ldc, load_c);
+  }
+};
+
 }  // namespace
 
-MicroKernel<float> microkernel_f32_avx512() { return {8, 32, &f32_kernel<8>, "avx512"}; }
-MicroKernel<double> microkernel_f64_avx512() { return {8, 16, &f64_kernel, "avx512"}; }
+MicroKernel<float> microkernel_f32_avx512() {
+  MicroKernel<float> k{12, 32, &F32<12>::run, "avx512"};
+  fill_row_kernels<float, F32>(k, std::make_integer_sequence<int, 12>{});
+  return k;
+}
+
+MicroKernel<double> microkernel_f64_avx512() {
+  MicroKernel<double> k{8, 16, &F64<8>::run, "avx512"};
+  fill_row_kernels<double, F64>(k, std::make_integer_sequence<int, 8>{});
+  return k;
+}
 
 }  // namespace fastnn::cpu
 

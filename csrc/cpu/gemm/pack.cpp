@@ -1,8 +1,10 @@
 // Packing of strided row sources into the panel layout of gemm.h.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "gemm.h"
+#include "pack_x86.h"
 
 namespace fastnn::cpu {
 

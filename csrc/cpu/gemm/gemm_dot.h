@@ -1,0 +1,19 @@
+// Small-M GEMM without packing: C[i, n] = sum_k A[i, k] * Bt[n, k] with both
+// operands contiguous along k (Linear forward: x @ W^T with W in its natural
+// [out, in] layout). When M is small every element of W is used only M
+// times, so packing W would cost as much as the product; dot products read
+// it once instead.
+#pragma once
+
+#include <cstdint>
+
+#include "gemm.h"
+
+namespace fastnn::cpu {
+
+// Computes rows [0, M) and columns [n0, n1) of C; returns false (nothing
+// done) when the CPU lacks AVX-512. Epilogue as in gemm().
+bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
+                  const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep);
+
+}  // namespace fastnn::cpu

@@ -1,0 +1,117 @@
+// AVX-512 dot-product kernel for small-M GEMM (see gemm_dot.h): 4 rows of A
+// against 4 rows of Bt, 16 vector accumulators along k, reduced at the end.
+#include "activation.h"
+#include "gemm_dot.h"
+#include "microkernel.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define FASTNN_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
+
+namespace fastnn::cpu {
+namespace {
+
+// out[i][j] = dot(a_i, b_j) for i < MI, j < NJ over K.
+template <int MI, int NJ>
+FASTNN_AVX512 void dot_tile(int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb,
+                            float out[4][4]) {
+  __m512 acc[MI][NJ];
+#pragma GCC unroll 4
+  for (int i = 0; i < MI; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    __m512 bv[NJ];
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j) bv[j] = _mm512_loadu_ps(b + j * ldb + k);
+#pragma GCC unroll 4
+    for (int i = 0; i < MI; ++i) {
+      const __m512 av = _mm512_loadu_ps(a + i * lda + k);
+#pragma GCC unroll 4
+      for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  }
+  if (k < K) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1u);
+    __m512 bv[NJ];
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j) bv[j] = _mm512_maskz_loadu_ps(m, b + j * ldb + k);
+#pragma GCC unroll 4
+    for (int i = 0; i < MI; ++i) {
+      const __m512 av = _mm512_maskz_loadu_ps(m, a + i * lda + k);
+#pragma GCC unroll 4
+      for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < MI; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j) out[i][j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+using DotTileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float[4][4]);
+
+template <int MI>
+DotTileFn tile_for_nj(int nj) {
+  switch (nj) {
+    case 1: return &dot_tile<MI, 1>;
+    case 2: return &dot_tile<MI, 2>;
+    case 3: return &dot_tile<MI, 3>;
+    default: return &dot_tile<MI, 4>;
+  }
+}
+
+DotTileFn tile_for(int mi, int nj) {
+  switch (mi) {
+    case 1: return tile_for_nj<1>(nj);
+    case 2: return tile_for_nj<2>(nj);
+    case 3: return tile_for_nj<3>(nj);
+    default: return tile_for_nj<4>(nj);
+  }
+}
+
+}  // namespace
+
+bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
+                  const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep) {
+  if (!use_avx512()) return false;
+  // Blocks of 32 Bt rows stay in L1/L2 while all of A streams past them.
+  constexpr int64_t kNB = 32;
+  float out[4][4];
+  for (int64_t nb = n0; nb < n1; nb += kNB) {
+    const int64_t ne = nb + kNB < n1 ? nb + kNB : n1;
+    for (int64_t i = 0; i < M; i += 4) {
+      const int mi = static_cast<int>(M - i < 4 ? M - i : 4);
+      for (int64_t n = nb; n < ne; n += 4) {
+        const int nj = static_cast<int>(ne - n < 4 ? ne - n : 4);
+        tile_for(mi, nj)(K, a + i * lda, lda, bt + n * ldb, ldb, out);
+        for (int ii = 0; ii < mi; ++ii) {
+          float* crow = c + (i + ii) * ldc + n;
+          for (int jj = 0; jj < nj; ++jj) {
+            float v = out[ii][jj];
+            if (ep.accumulate) v += crow[jj];
+            if (ep.bias_n) v += ep.bias_n[n + jj];
+            if (ep.bias_m) v += ep.bias_m[i + ii];
+            crow[jj] = v;
+          }
+        }
+      }
+      for (int ii = 0; ii < mi; ++ii) apply_act(ep.act, c + (i + ii) * ldc + nb, ne - nb);
+    }
+  }
+  return true;
+}
+
+}  // namespace fastnn::cpu
+
+#else
+
+namespace fastnn::cpu {
+bool gemm_dot_f32(int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
+                  float*, int64_t, const Epilogue<float>&) {
+  return false;
+}
+}  // namespace fastnn::cpu
+
+#endif

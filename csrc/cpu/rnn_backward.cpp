@@ -1,0 +1,213 @@
+// CPU backward of fastnn::rnn_layer (backward through time).
+// Per step, in reverse processing order: gate gradients from the saved
+// workspace, then dh_prev = dgates @ W_hh with W_hh packed once. Weight
+// gradients come at the end as ONE GEMM each over all steps
+// (dW_ih = dgates_all^T x_all, dW_hh = dgates_all^T h_prev_all), bias grads as
+// column sums, and the input gradient as one GEMM dgates_all @ W_ih.
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <tuple>
+
+#include "../rnn.h"
+#include "gemm/activation.h"
+#include "rnn_fused.h"
+#include "rnn_gates.h"
+#include "rnn_steps.h"
+
+namespace fastnn {
+namespace cpu::rnn {
+
+template <typename T>
+void column_sums(const T* m, int64_t rows, int64_t n, int64_t ld, T* out) {
+  const int64_t block = 256;
+  at::parallel_for(0, (n + block - 1) / block, 1, [&](int64_t b, int64_t e) {
+    const int64_t j0 = b * block, j1 = std::min(n, e * block);
+    std::fill(out + j0, out + j1, T(0));
+    for (int64_t i = 0; i < rows; ++i) {
+      const T* row = m + i * ld;
+      for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
+    }
+  });
+}
+template void column_sums<float>(const float*, int64_t, int64_t, int64_t, float*);
+template void column_sums<double>(const double*, int64_t, int64_t, int64_t, double*);
+
+}  // namespace cpu::rnn
+
+namespace {
+
+using namespace cpu;
+using cpu::rnn::for_rows;
+using cpu::rnn::StepGemm;
+using cpu::rnn::Steps;
+
+template <typename T>
+RowSource<T> rows_of(const at::Tensor& w) {  // a weight [N, K] as N rows of length K
+  return RowSource<T>::view(w.data_ptr<T>(), w.stride(0), w.stride(1));
+}
+template <typename T>
+RowSource<T> cols_of(const at::Tensor& w) {  // a weight [N, K] as K rows of length N (its transpose)
+  return RowSource<T>::view(w.data_ptr<T>(), w.stride(1), w.stride(0));
+}
+
+struct Grads {
+  at::Tensor input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr;
+};
+
+template <typename T>
+void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, const at::Tensor& x,
+                   const at::Tensor& hx, const at::Tensor& cx, const at::Tensor& w_ih,
+                   const at::Tensor& w_hh, const at::Tensor& w_hr, const at::Tensor& out,
+                   const at::Tensor& ws, const at::Tensor& grad_out, Grads& g) {
+  const int64_t H = d.H, P = d.P, G = d.gates * H, rows = d.rows;
+  const bool proj = w_hr.defined(), lstm = d.mode == RnnMode::LSTM, gru = d.mode == RnnMode::GRU;
+  const Steps steps{d, reverse};
+  const T* o = out.data_ptr<T>();
+  const T* w = ws.numel() ? ws.data_ptr<T>() : nullptr;
+  const T* go = grad_out.defined() ? grad_out.data_ptr<T>() : nullptr;
+  T* dh_state = g.hx.data_ptr<T>();  // starts as grad_hy, ends as grad_hx
+  T* dc_state = lstm ? g.cx.data_ptr<T>() : nullptr;
+  const T* hx_p = hx.data_ptr<T>();
+  const T* cx_p = lstm ? cx.data_ptr<T>() : nullptr;
+
+  // h_prev of every row (hx where a row starts): the operand of dW_hh, and GRU's dz.
+  at::Tensor h_prev_all = at::empty({rows, P}, x.options());
+  T* hp = h_prev_all.data_ptr<T>();
+  for (int64_t t = 0; t < d.T; ++t)
+    for (int64_t b = 0; b < d.batch_sizes[t]; ++b) {
+      const int64_t pr = steps.prev_row(t, b);
+      const T* src = pr >= 0 ? o + pr * P : hx_p + b * P;
+      std::copy(src, src + P, hp + (d.offsets[t] + b) * P);
+    }
+
+  at::Tensor dgx_all = at::empty({rows, G}, x.options());
+  at::Tensor dgh_all = gru ? at::empty({rows, G}, x.options()) : dgx_all;
+  T* dgx = dgx_all.data_ptr<T>();
+  T* dgh = dgh_all.data_ptr<T>();
+  at::Tensor dh_cur = at::empty({d.B, P}, x.options());
+  at::Tensor dh_raw, dhp_all, hraw_all;
+  std::optional<StepGemm<T>> proj_back;
+  if (proj) {
+    dh_raw = at::empty({d.B, H}, x.options());
+    dhp_all = at::empty({rows, P}, x.options());
+    hraw_all = at::empty({rows, H}, x.options());
+    proj_back.emplace(cols_of<T>(w_hr), H, P, d.T);
+  }
+  at::Tensor tanh_scratch = lstm && !proj ? at::empty({d.B, H}, x.options()) : at::Tensor();
+  const StepGemm<T> hidden_back(cols_of<T>(w_hh), P, G, d.T);
+  Epilogue<T> ep_set, ep_acc;
+  ep_acc.accumulate = true;
+  const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
+
+  const bool fused = !proj && d.T > 1;
+  if (fused) {
+    cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx, gru ? dgh : nullptr);
+  }
+  for (int64_t s = fused ? -1 : d.T - 1; s >= 0; --s) {
+    const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
+    T* dh = dh_cur.data_ptr<T>();
+    for (int64_t i = 0; i < n * P; ++i) dh[i] = dh_state[i] + (go ? go[r0 * P + i] : T(0));
+    T* dgx_t = dgx + r0 * G;
+    T* dgh_t = dgh + r0 * G;
+    if (lstm) {
+      const T* dh_use = dh;
+      T* tanh_c = proj ? hraw_all.data_ptr<T>() + r0 * H : tanh_scratch.data_ptr<T>();
+      if (proj) {
+        std::copy(dh, dh + n * P, dhp_all.data_ptr<T>() + r0 * P);
+        (*proj_back)(n, dh, P, dh_raw.data_ptr<T>(), H, ep_set);
+        dh_use = dh_raw.data_ptr<T>();
+      }
+      for_rows(n, 5 * H, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t pr = steps.prev_row(t, b);
+          const T* c_prev = pr >= 0 ? w + pr * 5 * H + 4 * H : cx_p + b * H;
+          const T* wsr = w + (r0 + b) * 5 * H;
+          cpu::rnn::lstm_backward_units<T>(H, H, wsr, c_prev, dh_use + b * H, dc_state + b * H,
+                                         tanh_c + b * H, dgx_t + b * G);
+          if (proj)  // h before projection = o * tanh(c), the operand of dW_hr
+            for (int64_t j = 0; j < H; ++j) tanh_c[b * H + j] *= wsr[3 * H + j];
+        }
+      });
+      hidden_back(n, dgx_t, G, dh_state, P, ep_set);
+    } else if (gru) {
+      const T* h_prev_t = hp + r0 * P;
+      for_rows(n, 4 * H, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b)
+          cpu::rnn::gru_backward_units<T>(H, H, w + (r0 + b) * 4 * H, h_prev_t + b * H, dh + b * H,
+                                        dgx_t + b * G, dgh_t + b * G, dh_state + b * H);
+      });
+      hidden_back(n, dgh_t, G, dh_state, P, ep_acc);
+    } else {
+      act_grad(act, dh, o + r0 * H, dgx_t, n * H);
+      hidden_back(n, dgx_t, G, dh_state, P, ep_set);
+    }
+  }
+
+  if (mask[0])  // grad_input = dgates_x @ W_ih
+    gemm<T>(rows, d.I, G, RowSource<T>::view(dgx, G, 1), cols_of<T>(w_ih), {g.input.data_ptr<T>(), d.I, 1},
+            ep_set);
+  if (mask[1]) {
+    // dW = dgates^T @ operand, one GEMM over all steps each
+    gemm<T>(G, d.I, rows, RowSource<T>::view(dgx, 1, G), RowSource<T>::view(x.data_ptr<T>(), 1, d.I),
+            {g.w_ih.data_ptr<T>(), d.I, 1}, ep_set);
+    gemm<T>(G, P, rows, RowSource<T>::view(dgh, 1, G), RowSource<T>::view(hp, 1, P),
+            {g.w_hh.data_ptr<T>(), P, 1}, ep_set);
+    if (proj)
+      gemm<T>(P, H, rows, RowSource<T>::view(dhp_all.data_ptr<T>(), 1, P),
+              RowSource<T>::view(hraw_all.data_ptr<T>(), 1, H), {g.w_hr.data_ptr<T>(), H, 1}, ep_set);
+  }
+  if (mask[2]) {
+    cpu::rnn::column_sums<T>(dgx, rows, G, G, g.b_ih.data_ptr<T>());
+    if (gru)
+      cpu::rnn::column_sums<T>(dgh, rows, G, G, g.b_hh.data_ptr<T>());
+    else
+      g.b_hh.copy_(g.b_ih);
+  }
+}
+
+at::Tensor zeros_or(const c10::optional<at::Tensor>& t, at::IntArrayRef shape, const at::Tensor& like) {
+  if (t.has_value() && t->defined()) return t->clone(at::MemoryFormat::Contiguous);
+  return at::zeros(shape, like.options());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+rnn_layer_backward_cpu(c10::string_view mode, const c10::optional<at::Tensor>& grad_output,
+                       const c10::optional<at::Tensor>& grad_hy, const c10::optional<at::Tensor>& grad_cy,
+                       const at::Tensor& input, const c10::optional<at::Tensor>& batch_sizes,
+                       const at::Tensor& hx, const c10::optional<at::Tensor>& cx, const at::Tensor& w_ih,
+                       const at::Tensor& w_hh, const c10::optional<at::Tensor>& w_hr, const at::Tensor& output,
+                       const at::Tensor& workspace, bool reverse, std::array<bool, 3> mask) {
+  const RnnDims d = check_rnn_layer_args(std::string(mode), input, batch_sizes, hx, cx, w_ih, w_hh,
+                                         c10::nullopt, c10::nullopt, w_hr);
+  check_rnn_backward_args(d, grad_output, grad_hy, grad_cy, output, workspace);
+  const bool lstm = d.mode == RnnMode::LSTM, proj = w_hr.has_value() && w_hr->defined();
+  const auto opts = input.options();
+  const at::Tensor empty = at::empty({0}, opts);
+  Grads g;
+  g.input = mask[0] ? at::empty(input.sizes(), opts) : empty;
+  g.hx = zeros_or(grad_hy, {d.B, d.P}, input);
+  g.cx = lstm ? zeros_or(grad_cy, {d.B, d.H}, input) : empty;
+  g.w_ih = mask[1] ? at::empty(w_ih.sizes(), opts) : empty;
+  g.w_hh = mask[1] ? at::empty(w_hh.sizes(), opts) : empty;
+  g.w_hr = mask[1] && proj ? at::empty(w_hr->sizes(), opts) : empty;
+  g.b_ih = mask[2] ? at::empty({d.gates * d.H}, opts) : empty;
+  g.b_hh = mask[2] ? at::empty({d.gates * d.H}, opts) : empty;
+  const at::Tensor x = input.contiguous().view({d.rows, d.I});
+  const at::Tensor out = output.contiguous();
+  at::Tensor go;
+  if (grad_output.has_value() && grad_output->defined()) go = grad_output->contiguous();
+  const at::Tensor hxc = hx.contiguous();
+  const at::Tensor cxc = lstm ? cx->contiguous() : at::Tensor();
+  const at::Tensor wsc = workspace.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "fastnn_rnn_layer_backward", [&] {
+    backward_impl<scalar_t>(d, reverse, mask, x, hxc, cxc, w_ih, w_hh, proj ? *w_hr : at::Tensor(), out, wsc,
+                            go, g);
+  });
+  return {g.input, g.hx, g.cx, g.w_ih, g.w_hh, g.b_ih, g.b_hh, g.w_hr};
+}
+
+}  // namespace
+}  // namespace fastnn
+
+TORCH_LIBRARY_IMPL(fastnn, CPU, m) { m.impl("rnn_layer_backward", &fastnn::rnn_layer_backward_cpu); }

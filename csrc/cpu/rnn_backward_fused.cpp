@@ -1,0 +1,82 @@
+// Team-parallel backward recurrence of rnn_layer (see rnn_fused.h).
+#include <algorithm>
+#include <vector>
+
+#include "gemm/activation.h"
+#include "rnn_fused.h"
+#include "rnn_gates.h"
+#include "rnn_steps.h"
+#include "rnn_team.h"
+
+namespace fastnn::cpu::rnn {
+
+template <typename T>
+void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const T* out, const T* ws,
+                    const T* grad_out, const T* h_prev_all, const T* cx, T* dh_state, T* dc_state, T* dgx,
+                    T* dgh) {
+  const int64_t H = d.H, B = d.B, G = d.gates * H, T_ = d.T;
+  const bool lstm = d.mode == RnnMode::LSTM, gru = d.mode == RnnMode::GRU;
+  const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
+  const Steps steps{d, reverse};
+  const UnitSplit split(H, B * G * H);
+  const int64_t parts = split.parts;
+
+  at::Tensor dh_t = at::empty({B, H}, w_hh.options());       // dh of the current step, own columns
+  at::Tensor tanh_t = at::empty({B, H}, w_hh.options());     // LSTM scratch
+  T* dh_cur = dh_t.data_ptr<T>();
+  T* tanh_c = tanh_t.data_ptr<T>();
+  const T* w = w_hh.data_ptr<T>();
+  const int64_t s0 = w_hh.stride(0), s1 = w_hh.stride(1);
+  // slice p: columns [u0, u0 + width) of W_hh, as Bt rows of length G
+  std::vector<SliceGemm<T>> slices(parts);
+  for (int64_t p = 0; p < parts; ++p) {
+    slices[p].bt = RowSource<T>::view(w + split.begin(p) * s1, s1, s0);
+    slices[p].N = split.width(p);
+    slices[p].K = G;
+  }
+
+  run_team(parts, [&](int64_t pb, int64_t pe, SpinBarrier& barrier) {
+    for (int64_t p = pb; p < pe; ++p) slices[p].prepare(T_ > 1);
+    for (int64_t s = T_ - 1; s >= 0; --s) {
+      const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
+      // 1. gate gradients of own units
+      for (int64_t p = pb; p < pe; ++p) {
+        const int64_t u0 = split.begin(p), wd = split.width(p);
+        for (int64_t b = 0; b < n; ++b) {
+          const int64_t row = r0 + b;
+          T* dh = dh_cur + b * H + u0;
+          const T* dst = dh_state + b * H + u0;
+          if (grad_out) {
+            const T* go = grad_out + row * H + u0;
+            for (int64_t j = 0; j < wd; ++j) dh[j] = dst[j] + go[j];
+          } else {
+            std::copy(dst, dst + wd, dh);
+          }
+          if (lstm) {
+            const int64_t pr = steps.prev_row(t, b);
+            const T* c_prev = pr >= 0 ? ws + pr * 5 * H + 4 * H : cx + b * H;
+            lstm_backward_units<T>(H, wd, ws + row * 5 * H + u0, c_prev + u0, dh, dc_state + b * H + u0,
+                                   tanh_c + b * H + u0, dgx + row * G + u0);
+          } else if (gru) {
+            gru_backward_units<T>(H, wd, ws + row * 4 * H + u0, h_prev_all + row * H + u0, dh, dgx + row * G + u0,
+                                  dgh + row * G + u0, dh_state + b * H + u0);
+          } else {
+            act_grad(act, dh, out + row * H + u0, dgx + row * G + u0, wd);
+          }
+        }
+      }
+      barrier.wait(pe - pb);  // the GEMM below reads every unit's gate gradients
+      // 2. own columns of dh_prev = dgates @ W_hh (GRU adds to its direct term dh * z)
+      for (int64_t p = pb; p < pe; ++p)
+        slices[p](n, (gru ? dgh : dgx) + r0 * G, G, dh_state + split.begin(p), H, nullptr, gru);
+    }
+  });
+}
+
+template void fused_backward<float>(const RnnDims&, bool, const at::Tensor&, const float*, const float*,
+                                    const float*, const float*, const float*, float*, float*, float*, float*);
+template void fused_backward<double>(const RnnDims&, bool, const at::Tensor&, const double*, const double*,
+                                     const double*, const double*, const double*, double*, double*, double*,
+                                     double*);
+
+}  // namespace fastnn::cpu::rnn

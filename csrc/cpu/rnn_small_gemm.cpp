@@ -1,0 +1,130 @@
+// Small-M GEMM on pre-packed B panels (see rnn_small_gemm.h).
+#include "rnn_small_gemm.h"
+
+#include <algorithm>
+
+#include <cstring>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define FASTNN_RNN_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
+#define FASTNN_RNN_HAVE_AVX512 1
+#endif
+
+namespace fastnn::cpu::rnn {
+namespace {
+
+#ifdef FASTNN_RNN_HAVE_AVX512
+// M rows (1..4) x all N columns, NR = 32: per K step, two B vectors feed 2*M FMAs.
+template <int M>
+FASTNN_RNN_AVX512 void small_f32(const float* a, int64_t lda, const PackedB<float>& b, float* c, int64_t ldc,
+                                 const float* bias, bool accumulate) {
+  // Two accumulator sets (even / odd k) so that even one row keeps four
+  // independent FMA chains in flight; the weight stream is prefetched ahead.
+  const int64_t N = b.N, K = b.K, kc = b.kc;
+  const int64_t strips = (N + 31) / 32;
+  for (int64_t s = 0; s < strips; ++s) {
+    __m512 acc0[M], acc1[M], odd0[M], odd1[M];
+    for (int m = 0; m < M; ++m) acc0[m] = acc1[m] = odd0[m] = odd1[m] = _mm512_setzero_ps();
+    for (int64_t pc = 0; pc < K; pc += kc) {
+      const int64_t kcb = std::min(kc, K - pc);
+      const float* bp = b.block(pc) + s * kcb * 32;
+      const float* ap = a + pc;
+      int64_t k = 0;
+      for (; k + 1 < kcb; k += 2) {
+        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1024), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1040), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1056), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1072), _MM_HINT_T0);
+        const __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
+        const __m512 c0 = _mm512_load_ps(bp + k * 32 + 32), c1 = _mm512_load_ps(bp + k * 32 + 48);
+        for (int m = 0; m < M; ++m) {
+          const __m512 am = _mm512_set1_ps(ap[m * lda + k]);
+          const __m512 an = _mm512_set1_ps(ap[m * lda + k + 1]);
+          acc0[m] = _mm512_fmadd_ps(am, b0, acc0[m]);
+          acc1[m] = _mm512_fmadd_ps(am, b1, acc1[m]);
+          odd0[m] = _mm512_fmadd_ps(an, c0, odd0[m]);
+          odd1[m] = _mm512_fmadd_ps(an, c1, odd1[m]);
+        }
+      }
+      for (; k < kcb; ++k) {
+        const __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
+        for (int m = 0; m < M; ++m) {
+          const __m512 am = _mm512_set1_ps(ap[m * lda + k]);
+          acc0[m] = _mm512_fmadd_ps(am, b0, acc0[m]);
+          acc1[m] = _mm512_fmadd_ps(am, b1, acc1[m]);
+        }
+      }
+    }
+    for (int m = 0; m < M; ++m) {
+      acc0[m] = _mm512_add_ps(acc0[m], odd0[m]);
+      acc1[m] = _mm512_add_ps(acc1[m], odd1[m]);
+    }
+    const int64_t j0 = s * 32, valid = std::min<int64_t>(32, N - j0);
+    const __mmask16 m0 = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);
+    const __mmask16 m1 = valid >= 32 ? __mmask16(0xFFFF) : valid > 16 ? __mmask16((1u << (valid - 16)) - 1) : 0;
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (bias) {
+      bias0 = _mm512_maskz_loadu_ps(m0, bias + j0);
+      bias1 = _mm512_maskz_loadu_ps(m1, bias + j0 + 16);
+    }
+    for (int m = 0; m < M; ++m) {
+      float* cm = c + m * ldc + j0;
+      __m512 v0 = _mm512_add_ps(acc0[m], bias0), v1 = _mm512_add_ps(acc1[m], bias1);
+      if (accumulate) {
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cm));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cm + 16));
+      }
+      _mm512_mask_storeu_ps(cm, m0, v0);
+      _mm512_mask_storeu_ps(cm + 16, m1, v1);
+    }
+  }
+}
+
+// The packed panels hold 32-column strips only under the AVX-512 kernel (public: isa_name()).
+bool avx512_panels() {
+  static const bool yes = std::strcmp(isa_name(), "avx512") == 0;
+  return yes;
+}
+
+bool small_f32_dispatch(int64_t M, const float* a, int64_t lda, const PackedB<float>& b, float* c, int64_t ldc,
+                        const float* bias, bool accumulate) {
+  if (M > 8 || b.nr != 32 || !avx512_panels()) return false;
+  for (int64_t m0 = 0; m0 < M; m0 += 4) {
+    const int64_t rows = std::min<int64_t>(4, M - m0);
+    const float* am = a + m0 * lda;
+    float* cm = c + m0 * ldc;
+    switch (rows) {
+      case 1: small_f32<1>(am, lda, b, cm, ldc, bias, accumulate); break;
+      case 2: small_f32<2>(am, lda, b, cm, ldc, bias, accumulate); break;
+      case 3: small_f32<3>(am, lda, b, cm, ldc, bias, accumulate); break;
+      default: small_f32<4>(am, lda, b, cm, ldc, bias, accumulate); break;
+    }
+  }
+  return true;
+}
+#endif
+
+}  // namespace
+
+template <typename T>
+void step_gemm(int64_t M, const T* a, int64_t lda, const PackedB<T>& b, T* c, int64_t ldc, const T* bias,
+               bool accumulate) {
+  if (M <= 0) return;
+#ifdef FASTNN_RNN_HAVE_AVX512
+  if constexpr (std::is_same_v<T, float>) {
+    if (small_f32_dispatch(M, a, lda, b, c, ldc, bias, accumulate)) return;
+  }
+#endif
+  Epilogue<T> ep;
+  ep.bias_n = bias;
+  ep.accumulate = accumulate;
+  gemm_packed(M, RowSource<T>::view(a, lda, 1), b, {c, ldc, 1}, ep, /*parallel=*/false);
+}
+
+template void step_gemm<float>(int64_t, const float*, int64_t, const PackedB<float>&, float*, int64_t,
+                               const float*, bool);
+template void step_gemm<double>(int64_t, const double*, int64_t, const PackedB<double>&, double*, int64_t,
+                                const double*, bool);
+
+}  // namespace fastnn::cpu::rnn

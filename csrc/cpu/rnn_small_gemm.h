@@ -1,0 +1,18 @@
+// The per-step GEMM of the recurrent kernels on one worker's slice of a
+// pre-packed weight: C[M, N] (+)= A[M, K] @ B (+ bias). Batches of 1-8 rows
+// run a small-M AVX-512 kernel on the packed panels (the general micro-kernel
+// computes a full MR-row tile, wasting most of its work on a batch of 1); larger
+// batches, other ISAs and float64 use gemm_packed on the calling thread.
+#pragma once
+
+#include <cstdint>
+
+#include "gemm/gemm.h"
+
+namespace fastnn::cpu::rnn {
+
+template <typename T>
+void step_gemm(int64_t M, const T* a, int64_t lda, const PackedB<T>& b, T* c, int64_t ldc, const T* bias,
+               bool accumulate);
+
+}  // namespace fastnn::cpu::rnn

@@ -1,0 +1,62 @@
+// Building blocks of the sequence kernels: the per-step hidden GEMM with a
+// weight packed once per sequence, and step/row bookkeeping for packed
+// (variable-length) sequences.
+#pragma once
+
+#include <ATen/Parallel.h>
+
+#include <optional>
+
+#include "../rnn.h"
+#include "gemm/gemm.h"
+
+namespace fastnn::cpu::rnn {
+
+// C[M, N] (+)= A[M, K] @ B where B is given as N rows of length K (Bt). Packs
+// Bt once when it will be used for several steps; a single use goes straight
+// to the GEMM (which packs its own panels).
+template <typename T>
+class StepGemm {
+ public:
+  StepGemm(const RowSource<T>& bt, int64_t N, int64_t K, int64_t uses) : bt_(bt), N_(N), K_(K) {
+    if (uses > 1) packed_ = pack_b(bt, N, K);
+  }
+  void operator()(int64_t M, const T* a, int64_t lda, T* c, int64_t ldc, const Epilogue<T>& ep) const {
+    if (M <= 0) return;
+    const RowSource<T> as = RowSource<T>::view(a, lda, 1);
+    if (packed_) {
+      gemm_packed(M, as, *packed_, {c, ldc, 1}, ep);
+    } else {
+      gemm(M, N_, K_, as, bt_, {c, ldc, 1}, ep);
+    }
+  }
+
+ private:
+  RowSource<T> bt_;
+  int64_t N_, K_;
+  std::optional<PackedB<T>> packed_;
+};
+
+// Step order and row bookkeeping of one direction.
+struct Steps {
+  const RnnDims& d;
+  bool reverse;
+  // t of the s-th step in processing order.
+  int64_t time(int64_t s) const { return reverse ? d.T - 1 - s : s; }
+  // Global row of batch row b at the step processed just before t, or -1
+  // when b starts at t (its previous state is hx / cx).
+  int64_t prev_row(int64_t t, int64_t b) const {
+    if (!reverse) return t > 0 ? d.offsets[t - 1] + b : -1;
+    return t + 1 < d.T && b < d.batch_sizes[t + 1] ? d.offsets[t + 1] + b : -1;
+  }
+};
+
+// Runs fn(b0, b1) over batch rows [0, n) in parallel blocks of about `work`
+// elements per task (serially when small).
+template <typename F>
+inline void for_rows(int64_t n, int64_t row_elems, const F& fn) {
+  const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(row_elems, 1));
+  at::parallel_for(0, n, grain, fn);
+}
+
+}  // namespace fastnn::cpu::rnn

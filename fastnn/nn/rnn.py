@@ -1,0 +1,117 @@
+"""fastnn.LSTM, GRU, RNN: the torch.nn recurrent layers on fastnn's whole-sequence
+kernels (torch.ops.fastnn.rnn_layer: one call per layer and direction).
+
+Each subclasses its torch.nn class (same constructor, parameters, initialisation,
+state_dict, flatten_parameters) and overrides forward only; input handling and
+error messages follow torch.nn exactly (torch's own check_forward_args is reused)."""
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import PackedSequence
+
+
+def _run_stack(module, mode, input, batch_sizes, hx, cx):
+    """All layers and directions. input: [T, B, I] time-major or packed [rows, I];
+    hx: [L*D, B, P]; cx: [L*D, B, H] (LSTM) or None. Returns output, h_n, c_n."""
+    directions = 2 if module.bidirectional else 1
+    per_direction = len(module._flat_weights) // (module.num_layers * directions)
+    proj = getattr(module, "proj_size", 0) > 0
+    hs, cs = [], []
+    layer_input = input
+    for layer in range(module.num_layers):
+        outputs = []
+        for direction in range(directions):
+            idx = layer * directions + direction
+            w = module._flat_weights[idx * per_direction:(idx + 1) * per_direction]
+            b_ih, b_hh = (w[2], w[3]) if module.bias else (None, None)
+            w_hr = w[-1] if proj else None
+            out, hy, cy, _ = torch.ops.fastnn.rnn_layer(
+                mode, layer_input, batch_sizes, hx[idx], cx[idx] if cx is not None else None, w[0], w[1],
+                b_ih, b_hh, w_hr, direction == 1)
+            outputs.append(out)
+            hs.append(hy)
+            cs.append(cy)
+        layer_input = outputs[0] if directions == 1 else torch.cat(outputs, -1)
+        if module.dropout > 0 and module.training and layer + 1 < module.num_layers:
+            layer_input = F.dropout(layer_input, module.dropout, training=True)
+    return layer_input, torch.stack(hs), torch.stack(cs) if cx is not None else None
+
+
+def _forward(module, name, mode, input, hx):
+    """torch.nn.RNNBase.forward's input/state handling around _run_stack."""
+    module._update_flat_weights()
+    lstm = mode == "lstm"
+    directions = 2 if module.bidirectional else 1
+    out_size = module.proj_size if getattr(module, "proj_size", 0) > 0 else module.hidden_size
+    packed = isinstance(input, PackedSequence)
+    batched = True
+    if packed:
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        max_batch = int(batch_sizes[0])
+        x = data
+    else:
+        batch_sizes, sorted_indices, unsorted_indices = None, None, None
+        if input.dim() not in (2, 3):
+            what = "D tensor instead" if name == "RNN" else "D instead"
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}{what}")
+        batched = input.dim() == 3
+        batch_dim = 0 if module.batch_first else 1
+        if not batched:
+            input = input.unsqueeze(batch_dim)
+        if hx is not None:
+            states = hx if lstm else (hx,)
+            want = 3 if batched else 2
+            if any(h.dim() != want for h in states):
+                kind = "batched 3-D" if batched else "unbatched 2-D"
+                if lstm:
+                    raise RuntimeError(f"For {kind} input, hx and cx should also be {want}-D but got "
+                                       f"({hx[0].dim()}-D, {hx[1].dim()}-D) tensors")
+                raise RuntimeError(f"For {kind} input, hx should also be {want}-D but got {hx.dim()}-D tensor")
+            if not batched:
+                hx = (hx[0].unsqueeze(1), hx[1].unsqueeze(1)) if lstm else hx.unsqueeze(1)
+        max_batch = input.size(0) if module.batch_first else input.size(1)
+        x = input
+    if hx is None:
+        h0 = x.new_zeros(module.num_layers * directions, max_batch, out_size)
+        hx = (h0, x.new_zeros(module.num_layers * directions, max_batch, module.hidden_size)) if lstm else h0
+    else:
+        hx = module.permute_hidden(hx, sorted_indices)
+    module.check_forward_args(x, hx, batch_sizes)
+    if not packed and module.batch_first:
+        x = x.transpose(0, 1)
+    if not packed and x.size(0) == 0:
+        raise RuntimeError("Expected sequence length to be larger than 0 in RNN")  # as torch.nn
+    h0, c0 = (hx[0], hx[1]) if lstm else (hx, None)
+    output, h_n, c_n = _run_stack(module, mode, x, batch_sizes, h0, c0)
+    hidden = (h_n, c_n) if lstm else h_n
+    if packed:
+        return PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices), \
+            module.permute_hidden(hidden, unsorted_indices)
+    if module.batch_first:
+        output = output.transpose(0, 1)
+    if not batched:
+        output = output.squeeze(0 if module.batch_first else 1)
+        hidden = (hidden[0].squeeze(1), hidden[1].squeeze(1)) if lstm else hidden.squeeze(1)
+    return output, hidden
+
+
+class LSTM(torch.nn.LSTM):
+    """torch.nn.LSTM (every option incl. proj_size and PackedSequence) on fastnn's sequence kernels."""
+
+    def forward(self, input, hx=None):
+        return _forward(self, "LSTM", "lstm", input, hx)
+
+
+class GRU(torch.nn.GRU):
+    """torch.nn.GRU (every option incl. PackedSequence) on fastnn's sequence kernels."""
+
+    def forward(self, input, hx=None):
+        return _forward(self, "GRU", "gru", input, hx)
+
+
+class RNN(torch.nn.RNN):
+    """torch.nn.RNN (tanh or relu, every option incl. PackedSequence) on fastnn's sequence kernels."""
+
+    def forward(self, input, hx=None):
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown nonlinearity '{self.nonlinearity}'. Select from 'tanh' or 'relu'.")
+        return _forward(self, "RNN", "rnn_" + self.nonlinearity, input, hx)

@@ -1,0 +1,81 @@
+"""fastnn.LSTMCell, GRUCell, RNNCell: the torch.nn cells on fastnn's fused kernels
+(torch.ops.fastnn.rnn_layer with one time step). Same constructor, parameters,
+initialisation and state_dict as torch.nn; forward is overridden only."""
+import torch
+
+from ..ops.rnn import cell
+
+
+def _check_cell(name, input, hx, input_size, hidden_size):
+    """torch's cell checks, before any work (same messages as torch.nn)."""
+    if input.size(-1) != input_size:
+        raise RuntimeError(f"{name}: input has inconsistent input_size: got {input.size(-1)} expected {input_size}")
+    for i, h in enumerate(hx):
+        if input.size(0) != h.size(0):
+            raise RuntimeError(f"{name}: Input batch size {input.size(0)} doesn't match hidden{i} batch size "
+                               f"{h.size(0)}")
+        if h.size(1) != hidden_size:
+            raise RuntimeError(f"{name}: hidden{i} has inconsistent hidden_size: got {h.size(1)}, expected "
+                               f"{hidden_size}")
+
+
+def _batched(name, input, states):
+    if input.dim() not in (1, 2):
+        raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+    for i, h in enumerate(states):
+        if h is not None and h.dim() not in (1, 2):
+            what = "hidden" if len(states) == 1 else f"hx[{i}]"
+            raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {h.dim()}D instead")
+    return input.dim() == 2
+
+
+class LSTMCell(torch.nn.LSTMCell):
+    """torch.nn.LSTMCell with fastnn's fused kernel (gates i, f, g, o)."""
+
+    def forward(self, input, hx=None):
+        batched = _batched("LSTMCell", input, tuple(hx) if hx is not None else ())
+        if not batched:
+            input = input.unsqueeze(0)
+        if hx is None:
+            zeros = input.new_zeros(input.size(0), self.hidden_size)
+            hx = (zeros, zeros)
+        elif not batched:
+            hx = (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
+        _check_cell("LSTMCell", input, hx, self.input_size, self.hidden_size)
+        h, c = cell("lstm", input, hx[0], hx[1], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+
+class GRUCell(torch.nn.GRUCell):
+    """torch.nn.GRUCell with fastnn's fused kernel (gates r, z, n; b_hn inside the reset product)."""
+
+    def forward(self, input, hx=None):
+        batched = _batched("GRUCell", input, (hx,))
+        if not batched:
+            input = input.unsqueeze(0)
+        if hx is None:
+            hx = input.new_zeros(input.size(0), self.hidden_size)
+        elif not batched:
+            hx = hx.unsqueeze(0)
+        _check_cell("GRUCell", input, (hx,), self.input_size, self.hidden_size)
+        h, _ = cell("gru", input, hx, None, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return h if batched else h.squeeze(0)
+
+
+class RNNCell(torch.nn.RNNCell):
+    """torch.nn.RNNCell (tanh or relu) with fastnn's fused kernel."""
+
+    def forward(self, input, hx=None):
+        batched = _batched("RNNCell", input, (hx,))
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
+        if not batched:
+            input = input.unsqueeze(0)
+        if hx is None:
+            hx = input.new_zeros(input.size(0), self.hidden_size)
+        elif not batched:
+            hx = hx.unsqueeze(0)
+        _check_cell("RNNCell", input, (hx,), self.input_size, self.hidden_size)
+        h, _ = cell("rnn_" + self.nonlinearity, input, hx, None, self.weight_ih, self.weight_hh, self.bias_ih,
+                    self.bias_hh)
+        return h if batched else h.squeeze(0)

@@ -1,0 +1,146 @@
+"""fastnn.LSTMCell / GRUCell / RNNCell and fastnn.functional.*_cell against torch.nn."""
+import pytest
+import torch
+
+import fastnn
+from rnn_testutil import TOL, check_parity, pair
+
+CELLS = [(torch.nn.LSTMCell, fastnn.LSTMCell, {}), (torch.nn.GRUCell, fastnn.GRUCell, {}),
+         (torch.nn.RNNCell, fastnn.RNNCell, {"nonlinearity": "tanh"}),
+         (torch.nn.RNNCell, fastnn.RNNCell, {"nonlinearity": "relu"})]
+IDS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def _state(ref_cls, batch, hidden, dtype):
+    shape = (batch, hidden) if batch is not None else (hidden,)
+    h = torch.randn(*shape, dtype=dtype, requires_grad=True)
+    if ref_cls is torch.nn.LSTMCell:
+        c = torch.randn(*shape, dtype=dtype, requires_grad=True)
+        return (h, c), [h, c]
+    return h, [h]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("cells", CELLS, ids=IDS)
+@pytest.mark.parametrize("batch,fin,hidden", [(1, 1, 1), (3, 5, 7), (16, 33, 40), (5, 64, 96)])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("with_state", [True, False])
+def test_cell_parity(dtype, cells, batch, fin, hidden, bias, with_state):
+    ref_cls, fast_cls, kw = cells
+    ref, fast = pair(ref_cls, fast_cls, fin, hidden, bias=bias, dtype=dtype, **kw)
+    x = torch.randn(batch, fin, dtype=dtype, requires_grad=True)
+    if with_state:
+        state, leaves = _state(ref_cls, batch, hidden, dtype)
+        check_parity(ref, fast, (x, state), dtype, leaves=[x, *leaves])
+    else:
+        check_parity(ref, fast, (x,), dtype, leaves=[x])
+
+
+@pytest.mark.parametrize("cells", CELLS, ids=IDS)
+def test_cell_unbatched(cells):
+    ref_cls, fast_cls, kw = cells
+    ref, fast = pair(ref_cls, fast_cls, 6, 4, **kw)
+    x = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    state, leaves = _state(ref_cls, None, 4, torch.float64)
+    check_parity(ref, fast, (x, state), torch.float64, leaves=[x, *leaves])
+    check_parity(ref, fast, (x,), torch.float64, leaves=[x])
+
+
+@pytest.mark.parametrize("cells", CELLS, ids=IDS)
+def test_cell_noncontiguous_and_empty_batch(cells):
+    ref_cls, fast_cls, kw = cells
+    ref, fast = pair(ref_cls, fast_cls, 6, 4, **kw)
+    x = torch.randn(12, 6, dtype=torch.float64)[::2].requires_grad_(True)  # row stride 12
+    check_parity(ref, fast, (x,), torch.float64, leaves=[x])
+    x = torch.randn(6, 5, dtype=torch.float64).t().requires_grad_(True)  # column-major
+    check_parity(ref, fast, (x,), torch.float64, leaves=[x])
+    empty = torch.randn(0, 6, dtype=torch.float64)
+    ours, theirs = fast(empty), ref(empty)
+    for a, b in zip(ours if isinstance(ours, tuple) else (ours,), theirs if isinstance(theirs, tuple) else (theirs,)):
+        assert a.shape == b.shape == (0, 4)
+
+
+def test_cell_modules_are_torch_modules():
+    for ref_cls, fast_cls, kw in CELLS:
+        ref, fast = pair(ref_cls, fast_cls, 3, 4, **kw)
+        assert isinstance(fast, ref_cls)
+        assert list(fast.state_dict()) == list(ref.state_dict())
+        ref.load_state_dict(fast.state_dict())
+        assert repr(fast).split("(", 1)[1] == repr(ref).split("(", 1)[1]
+
+
+@pytest.mark.parametrize("name,mode", [("lstm_cell", "lstm"), ("gru_cell", "gru"), ("rnn_tanh_cell", "rnn_tanh"),
+                                       ("rnn_relu_cell", "rnn_relu")])
+def test_functional_cells(name, mode):
+    g = {"lstm": 4, "gru": 3}.get(mode, 1)
+    x, h, c = torch.randn(3, 5, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64), \
+        torch.randn(3, 4, dtype=torch.float64)
+    w_ih, w_hh = torch.randn(g * 4, 5, dtype=torch.float64), torch.randn(g * 4, 4, dtype=torch.float64)
+    b_ih, b_hh = torch.randn(g * 4, dtype=torch.float64), torch.randn(g * 4, dtype=torch.float64)
+    hx = (h, c) if mode == "lstm" else h
+    ours = getattr(fastnn.functional, name)(x, hx, w_ih, w_hh, b_ih, b_hh)
+    theirs = getattr(torch._VF, name)(x, hx, w_ih, w_hh, b_ih, b_hh)
+    for a, b in zip(ours if mode == "lstm" else (ours,), theirs if mode == "lstm" else (theirs,)):
+        torch.testing.assert_close(a, b, **TOL[torch.float64])
+
+
+@pytest.mark.parametrize("cells", CELLS, ids=IDS)
+def test_cell_gradcheck(cells):
+    ref_cls, fast_cls, kw = cells
+    fast = fast_cls(3, 4, dtype=torch.float64, **kw)
+    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    state, leaves = _state(ref_cls, 2, 4, torch.float64)
+    params = list(fast.parameters())
+
+    def f(x, *rest):
+        st = (rest[0], rest[1]) if ref_cls is torch.nn.LSTMCell else rest[0]
+        out = torch.func.functional_call(fast, dict(zip([n for n, _ in fast.named_parameters()],
+                                                        rest[len(leaves):])), (x, st))
+        return out
+    assert torch.autograd.gradcheck(f, (x, *leaves, *[p.detach().requires_grad_(True) for p in params]))
+
+
+@pytest.mark.parametrize("cells", CELLS, ids=IDS)
+def test_cell_compile_fullgraph(cells):
+    ref_cls, fast_cls, kw = cells
+    ref, fast = pair(ref_cls, fast_cls, 5, 6, **kw)
+    compiled = torch.compile(fast, fullgraph=True, backend="aot_eager")
+    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    state, leaves = _state(ref_cls, 3, 6, torch.float64)
+    check_parity(ref, compiled, (x, state), torch.float64, leaves=[x, *leaves])
+
+
+ERRORS = [
+    ("LSTMCell", lambda m: m(torch.randn(2, 3, 5)), ValueError, r"LSTMCell: Expected input to be 1D or 2D, got 3D"),
+    ("LSTMCell", lambda m: m(torch.randn(2, 4)), RuntimeError, r"input has inconsistent input_size: got 4 expected 5"),
+    ("LSTMCell", lambda m: m(torch.randn(2, 5), (torch.randn(3, 6), torch.randn(3, 6))), RuntimeError,
+     r"Input batch size 2 doesn't match hidden0 batch size 3"),
+    ("LSTMCell", lambda m: m(torch.randn(2, 5), (torch.randn(2, 6), torch.randn(2, 7))), RuntimeError,
+     r"hidden1 has inconsistent hidden_size: got 7, expected 6"),
+    ("LSTMCell", lambda m: m(torch.randn(2, 5), (torch.randn(1, 2, 6), torch.randn(2, 6))), ValueError,
+     r"Expected hx\[0\] to be 1D or 2D, got 3D"),
+    ("GRUCell", lambda m: m(torch.randn(2, 5), torch.randn(2, 2, 6)), ValueError,
+     r"GRUCell: Expected hidden to be 1D or 2D, got 3D"),
+    ("GRUCell", lambda m: m(torch.randn(2, 5), torch.randn(3, 6)), RuntimeError,
+     r"Input batch size 2 doesn't match hidden0 batch size 3"),
+    ("RNNCell", lambda m: m(torch.randn(2, 5), torch.randn(2, 8)), RuntimeError,
+     r"hidden0 has inconsistent hidden_size: got 8, expected 6"),
+    ("RNNCell", lambda m: m(torch.randn(5)[None, None, None]), ValueError, r"RNNCell: Expected input to be 1D or 2D"),
+]
+
+
+@pytest.mark.parametrize("cls,call,exc,match", ERRORS)
+def test_cell_errors(cls, call, exc, match):
+    with pytest.raises(exc, match=match):
+        call(getattr(fastnn, cls)(5, 6))
+
+
+def test_cell_dtype_error():
+    m = fastnn.LSTMCell(5, 6).to(torch.bfloat16)
+    with pytest.raises(RuntimeError, match=r"rnn_layer: input must be float32 or float64, got BFloat16"):
+        m(torch.randn(2, 5, dtype=torch.bfloat16))
