@@ -133,6 +133,8 @@ bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, int64_t r0, int6
                      int64_t width, float* dst);
 bool nhwc_im2col_t_f32(const Geom& g, const float* x, int64_t xc, int64_t t0, bool ones_row, int64_t r0, int64_t rc,
                        int64_t k0, int64_t kc, int64_t width, float* dst);
+bool nchw_grad_rows_f32(const float* gy, int64_t P, int64_t y_img, int64_t t0, int64_t r0, int64_t rc, int64_t k0,
+                        int64_t kc, int64_t width, float* dst);
 // Depthwise (conv_depthwise_avx512.cpp): same contracts as the generic ones below.
 bool depthwise_forward_f32(const Geom& g, int64_t channels, bool nhwc, const float* x, const float* w,
                            const float* bias, float* y);

@@ -299,6 +299,32 @@ FASTNN_AVX512 bool nhwc_im2col_t_f32(const Geom& g, const float* x, int64_t xc, 
   return true;
 }
 
+// NCHW grad_output rows for grad_weight (rows = 8 output channels, inner =
+// pixels over the batch): 8x8 transposes of 8 channels x 8 pixels.
+FASTNN_AVX512 bool nchw_grad_rows_f32(const float* gy, int64_t P, int64_t y_img, int64_t t0, int64_t r0, int64_t rc,
+                                      int64_t k0, int64_t kc, int64_t width, float* dst) {
+  if (width != 8 || rc % 8 != 0 || !use_avx512()) return false;
+  for (int64_t s0 = 0; s0 < rc; s0 += 8) {
+    float* d = dst + (s0 / 8) * kc * 8;
+    for (int64_t k = 0, t = t0 + k0; k < kc;) {
+      const int64_t n = t / P, p = t % P, len = std::min(P - p, kc - k);
+      const float* src = gy + n * y_img + (r0 + s0) * P + p;
+      int64_t j = 0;
+      for (; j + 8 <= len; j += 8) {
+        __m256 v[8];
+        for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src + r * P + j);
+        transpose8(v);
+        for (int i = 0; i < 8; ++i) _mm256_storeu_ps(d + (k + j + i) * 8, v[i]);
+      }
+      for (; j < len; ++j)
+        for (int r = 0; r < 8; ++r) d[(k + j) * 8 + r] = src[r * P + j];
+      k += len;
+      t += len;
+    }
+  }
+  return true;
+}
+
 }  // namespace fastnn::cpu::conv::avx512
 
 #else
@@ -314,6 +340,9 @@ bool nhwc_im2col_f32(const Geom&, const float*, int64_t, int64_t, int64_t, int64
 }
 bool nhwc_im2col_t_f32(const Geom&, const float*, int64_t, int64_t, bool, int64_t, int64_t, int64_t, int64_t, int64_t,
                        float*) {
+  return false;
+}
+bool nchw_grad_rows_f32(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*) {
   return false;
 }
 }  // namespace fastnn::cpu::conv::avx512

@@ -130,6 +130,9 @@ PackFn<T> nchw_im2col_t(const Geom& g, const T* x, int64_t x_img, int64_t t0, bo
 template <typename T>
 PackFn<T> nchw_grad_rows(const T* gy, int64_t P, int64_t y_img, int64_t t0) {
   return [gy, P, y_img, t0](int64_t r0, int64_t rc, int64_t k0, int64_t kc, int64_t width, T* dst) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (avx512::nchw_grad_rows_f32(gy, P, y_img, t0, r0, rc, k0, kc, width, dst)) return;
+    }
     for (int64_t s0 = 0; s0 < rc; s0 += width) {
       const int64_t rows = std::min(width, rc - s0);
       T* d = dst + (s0 / width) * kc * width;
