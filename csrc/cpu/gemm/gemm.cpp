@@ -3,7 +3,7 @@
 //   for jc in N by NC:          B panel  [KC x NC]  packed (or pre-packed)
 //     for pc in K by KC:
 //       for ic in M by MC:      A block  [MC x KC]  packed, stays in L2
-//         for jr in NC by NR:   B strip  [KC x NR]  stays in L1
+//         for jr in NC by NR:   B strip  [KC x NR]  stays in L1/L2
 //           for ir in MC by MR: micro-kernel -> C tile [MR x NR]
 //
 // Bias and activation are applied to each C tile right after its last K
@@ -27,7 +27,7 @@ namespace {
 constexpr int64_t kMC = 192;   // rows of A per L2 block (multiple of every MR)
 constexpr int64_t kNC = 2048;  // columns of B per panel (multiple of every NR)
 template <typename T>
-constexpr int64_t kKC = sizeof(T) == 4 ? 512 : 256;  // K block: B strip KC*NR fits L1
+constexpr int64_t kKC = sizeof(T) == 4 ? 512 : 256;  // K block (measured best: fewer C round trips)
 
 // Rows of A up to which B is read in place instead of packed (see BPanels).
 constexpr int64_t kDirectBMaxM = 64;
