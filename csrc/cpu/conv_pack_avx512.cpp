@@ -288,12 +288,15 @@ FASTNN_AVX512 bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, in
           for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dk + (j + i) * 8, v[i]);
         }
       } else {
-        // width rows x 16 channels through a 16x16 transpose (rows past width are zero)
-        for (; j + 16 <= run; j += 16) {
+        // width rows x 16 channels through a 16x16 transpose (rows past width
+        // are zero); the last partial block by masked loads
+        for (; j < run; j += 16) {
+          const int64_t cols = std::min<int64_t>(16, run - j);
+          const __mmask16 cm = static_cast<__mmask16>(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
           __m512 v[16];
-          for (int r = 0; r < 16; ++r) v[r] = r < width ? _mm512_loadu_ps(src[r] + j) : _mm512_setzero_ps();
+          for (int r = 0; r < 16; ++r) v[r] = r < width ? _mm512_maskz_loadu_ps(cm, src[r] + j) : _mm512_setzero_ps();
           transpose16(v);
-          for (int i = 0; i < 16; ++i) _mm512_mask_storeu_ps(dk + (j + i) * width, wmask, v[i]);
+          for (int64_t i = 0; i < cols; ++i) _mm512_mask_storeu_ps(dk + (j + i) * width, wmask, v[i]);
         }
       }
       for (; j < run; ++j)
