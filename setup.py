@@ -25,10 +25,10 @@ def want_cuda():
 cpp_sources = sources("csrc/*.cpp") + sources("csrc/cpu/**/*.cpp")
 # Baseline x86-64 code; the AVX2/AVX-512 kernels carry their own target
 # attributes and are picked at run time, so one build runs on any x86-64.
-cxx_flags = ["-O3", "-std=c++20", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"]
-# at::parallel_for is header code: without -fopenmp its `#pragma omp parallel`
-# is ignored and every kernel runs on one thread whatever torch.set_num_threads says.
-cxx_flags.append("-fopenmp")
+# -fopenmp: at::parallel_for is inlined from ATen's headers (ParallelOpenMP.h) as
+# `#pragma omp parallel`; without the flag it silently runs on one thread. The
+# library links libgomp.so.1, which resolves to the copy torch has already loaded.
+cxx_flags = ["-O3", "-std=c++20", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas", "-fopenmp"]
 link_flags = ["-fopenmp"]
 define_macros = []
 

@@ -2,27 +2,56 @@
 
     PYTHONPATH=. python benchmarks/bench_rnn.py [--quick] [--only LSTMCell,GRU,...] [--threads N]
 
-Forward (no grad) and forward+backward timed with torch.utils.benchmark
-(num_threads = torch.get_num_threads()), torch.nn and fastnn interleaved round by
-round; each side's time is the best block mean over all rounds (--stat min, robust on a
-shared, loaded machine) or the median of the per-round medians (--stat median).
-ratio = torch time / fastnn time (> 1: fastnn faster).
+Forward (no grad) and forward+backward, torch.nn and fastnn interleaved block by block
+(alternating which goes first) with the thread count left as set; each side's time is
+the best block mean over all rounds (--stat min, robust on a shared, loaded machine) or
+the median block (--stat median). ratio = torch time / fastnn time (> 1: fastnn faster).
+
+Why not torch.utils.benchmark.Timer: on this loaded 2-core machine, Timer(num_threads=2)
+(which calls torch.set_num_threads around every measurement) repeatedly timed torch.nn's
+own layers at 10-1000x their plain-loop time (e.g. torch.nn.GRU 100,4,256 forward: 2094 ms
+per call under Timer, 3.1 ms in a perf_counter loop, same process), so ratios against it
+were meaningless. Plain perf_counter blocks do not show that.
 GFLOP/s counts the GEMM work (2 flops per multiply-add; fwd+bwd = 3x fwd)."""
 import argparse
 import math
 
+import time
+
 import torch
-import torch.utils.benchmark as tb
 
 from fastnn.bench.cases_rnn import cases
 
-PEAK = 527.0  # GFLOP/s, fp32 FMA peak of this 2-core machine (DESIGN.md)
+PEAK_PER_THREAD = 263.5  # GFLOP/s, fp32 FMA peak per core of this machine (527 on 2 cores, DESIGN.md)
 
 
-def timeit(fn, min_run, stat):
-    t = tb.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-    m = t.blocked_autorange(min_run_time=min_run)
-    return min(m.times) if stat == "min" else m.median
+def block(fn, number):
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+def calls_per_block(fn, block_s):
+    fn()  # warm-up (packing, allocator, first-call setup)
+    once = max(block(fn, 1), 1e-6)
+    return max(1, min(10_000, int(block_s / once)))
+
+
+def time_pair(f_ref, f_fast, min_run, rounds, stat):
+    """rounds * 4 interleaved blocks of about min_run / 4 seconds per side."""
+    per_block = max(min_run / 4, 0.01)
+    n_ref, n_fast = calls_per_block(f_ref, per_block), calls_per_block(f_fast, per_block)
+    tr, tf = [], []
+    for r in range(rounds * 4):
+        if r % 2 == 0:
+            tr.append(block(f_ref, n_ref))
+            tf.append(block(f_fast, n_fast))
+        else:
+            tf.append(block(f_fast, n_fast))
+            tr.append(block(f_ref, n_ref))
+    pick = min if stat == "min" else (lambda v: sorted(v)[len(v) // 2])
+    return pick(tr), pick(tf)
 
 
 def run(case, min_run, rounds, stat):
@@ -42,18 +71,13 @@ def run(case, min_run, rounds, stat):
             while isinstance(out, (tuple, list)):
                 out = out[0]
             out.sum().backward()
-            for p in params:
-                p.grad = None
+            for t in params + [t for t in inputs if torch.is_tensor(t)]:
+                t.grad = None
         return f
 
     rows = []
     for kind, maker, flops in (("fwd", fwd, case.flops), ("fwd+bwd", fwdbwd, 3 * case.flops)):
-        tr, tf = [], []
-        for _ in range(rounds):  # interleave: torch, fastnn, torch, fastnn...
-            tr.append(timeit(maker(ref), min_run, stat))
-            tf.append(timeit(maker(fast), min_run, stat))
-        pick = min if stat == "min" else (lambda v: sorted(v)[len(v) // 2])
-        t_ref, t_fast = pick(tr), pick(tf)
+        t_ref, t_fast = time_pair(maker(ref), maker(fast), min_run, rounds, stat)
         rows.append((case.name, kind, t_ref * 1e3, t_fast * 1e3, t_ref / t_fast, flops / t_fast / 1e9))
     return rows
 
@@ -72,6 +96,7 @@ def main():
     only = [s for s in args.only.split(",") if s]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, fp32, stat={args.stat}, "
           f"rounds={args.rounds}, min_run={args.min_run}s")
+    peak = PEAK_PER_THREAD * torch.get_num_threads()
     print(f"| case | pass | torch.nn ms | fastnn ms | ratio | fastnn GFLOP/s | % peak |")
     print("|---|---|---|---|---|---|---|")
     by_group = {}
@@ -79,7 +104,7 @@ def main():
         if only and not any(case.name.startswith(o) for o in only):
             continue
         for name, kind, tr, tf, ratio, gf in run(case, args.min_run, args.rounds, args.stat):
-            print(f"| {name} | {kind} | {tr:.3f} | {tf:.3f} | {ratio:.2f}x | {gf:.0f} | {100 * gf / PEAK:.0f}% |",
+            print(f"| {name} | {kind} | {tr:.3f} | {tf:.3f} | {ratio:.2f}x | {gf:.0f} | {100 * gf / peak:.0f}% |",
                   flush=True)
             by_group.setdefault((name.split(" ")[0], kind), []).append(ratio)
     print()

@@ -69,8 +69,19 @@ def _train(model, batches, lr, shard=None):
     return grads
 
 
+def loopback_interface():
+    """The loopback interface's name ('lo' on Linux), for gloo to stay on 127.0.0.1."""
+    try:
+        return next((name for _, name in socket.if_nameindex() if name.startswith("lo")), None)
+    except (AttributeError, OSError):
+        return None
+
+
 def worker(rank: int, world: int, port: int, steps: int, batch: int, dtype_name: str, lr: float, out_dir: str):
     torch.set_num_threads(1)  # the processes share the machine's cores
+    lo = loopback_interface()
+    if lo:  # otherwise gloo picks the interface the host name resolves to
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", lo)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         dtype = DTYPES[dtype_name]
@@ -90,7 +101,15 @@ def run_ddp(world: int = 2, steps: int = 5, batch: int = 32, dtype: str = "float
     if batch % world:
         raise ValueError(f"batch must be divisible by world ({world}), got {batch}")
     with tempfile.TemporaryDirectory() as out_dir:
-        mp.spawn(worker, args=(world, free_port(), steps, batch, dtype, lr, out_dir), nprocs=world, join=True)
+        for attempt in range(3):
+            try:
+                mp.spawn(worker, args=(world, free_port(), steps, batch, dtype, lr, out_dir), nprocs=world,
+                         join=True)
+                break
+            except mp.ProcessRaisedException as exc:
+                # free_port() cannot reserve the port: another process may take it first
+                if "address already in use" not in str(exc).lower() or attempt == 2:
+                    raise
         return [torch.load(os.path.join(out_dir, f"rank{r}.pt")) for r in range(world)]
 
 

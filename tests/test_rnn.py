@@ -321,3 +321,19 @@ def test_team_kernels_gradcheck(mode):
     fast = fast_cls(3, 64, dtype=F64, **kw)
     x = torch.randn(3, 2, 3, dtype=F64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: fast(x)[0], (x,))
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_team_kernels_any_thread_count(threads):
+    """The team splits hidden units over torch.get_num_threads() workers: other counts than
+    the machine's (one worker; more workers than cores) give the same results."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for mode in ("lstm", "gru"):
+            ref_cls, fast_cls, kw = LAYERS[mode]
+            ref, fast = pair(ref_cls, fast_cls, 16, 96, bidirectional=True, dtype=torch.float32, **kw)
+            x = torch.randn(5, 3, 16, requires_grad=True)
+            check_parity(ref, fast, (x,), torch.float32, leaves=[x])
+    finally:
+        torch.set_num_threads(old)

@@ -68,7 +68,7 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
       barrier.wait(pe - pb);  // the GEMM below reads every unit's gate gradients
       // 2. own columns of dh_prev = dgates @ W_hh (GRU adds to its direct term dh * z)
       for (int64_t p = pb; p < pe; ++p)
-        slices[p](n, (gru ? dgh : dgx) + r0 * G, G, dh_state + split.begin(p), H, nullptr, gru);
+        slices[p](n, (gru ? dgh : dgx) + r0 * G, G, dh_state + split.begin(p), H, nullptr, gru, s % 2 == 1);
     }
   });
 }

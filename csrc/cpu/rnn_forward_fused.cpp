@@ -46,12 +46,16 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
       const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
       const T* cur = hbuf + (s % 2) * B * H;
       T* nxt = hbuf + ((s + 1) % 2) * B * H;
+      const bool odd = s % 2 == 1;
       for (int64_t p = pb; p < pe; ++p) {
         const int64_t u0 = split.begin(p), wd = split.width(p);
         const auto& sl = slices[p];
         if (lstm) {
           T* g = ws + r0 * 5 * H + u0;
-          for (int64_t k = 0; k < 4; ++k) sl[k](n, cur, H, g + k * H, 5 * H, nullptr, true);
+          for (int64_t i = 0; i < 4; ++i) {  // serpentine over the slices, see step_gemm
+            const int64_t k = odd ? 3 - i : i;
+            sl[k](n, cur, H, g + k * H, 5 * H, nullptr, true, odd);
+          }
           for (int64_t b = 0; b < n; ++b) {
             T* h = out + (r0 + b) * H + u0;
             lstm_forward_units<T>(H, wd, g + b * 5 * H, cy + b * H + u0, h);
@@ -60,8 +64,10 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
         } else if (gru) {
           const int64_t sh = 3 * split.chunk;
           T* gh = gh_t.data_ptr<T>() + p * B * sh;
-          for (int64_t k = 0; k < 3; ++k)
-            sl[k](n, cur, H, gh + k * split.chunk, sh, b_hh ? b_hh + k * H + u0 : nullptr, false);
+          for (int64_t i = 0; i < 3; ++i) {
+            const int64_t k = odd ? 2 - i : i;
+            sl[k](n, cur, H, gh + k * split.chunk, sh, b_hh ? b_hh + k * H + u0 : nullptr, false, odd);
+          }
           for (int64_t b = 0; b < n; ++b) {
             T* h = out + (r0 + b) * H + u0;
             gru_forward_units<T>(H, wd, xproj + (r0 + b) * 3 * H + u0, gh + b * sh, split.chunk,
@@ -70,7 +76,7 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
           }
         } else {
           T* o = out + r0 * H + u0;
-          sl[0](n, cur, H, o, H, nullptr, true);
+          sl[0](n, cur, H, o, H, nullptr, true, odd);
           for (int64_t b = 0; b < n; ++b) {
             apply_act(act, o + b * H, wd);
             std::copy(o + b * H, o + b * H + wd, nxt + b * H + u0);

@@ -26,9 +26,10 @@ struct SliceGemm {
   void prepare(bool pack) {
     if (pack) packed = pack_b(bt, N, K);
   }
-  void operator()(int64_t M, const T* a, int64_t lda, T* c, int64_t ldc, const T* bias, bool acc) const {
+  void operator()(int64_t M, const T* a, int64_t lda, T* c, int64_t ldc, const T* bias, bool acc,
+                  bool backwards = false) const {
     if (M <= 0) return;
-    if (packed) return step_gemm(M, a, lda, *packed, c, ldc, bias, acc);
+    if (packed) return step_gemm(M, a, lda, *packed, c, ldc, bias, acc, backwards);
     Epilogue<T> ep;
     ep.bias_n = bias;
     ep.accumulate = acc;

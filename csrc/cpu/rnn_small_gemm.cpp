@@ -18,15 +18,18 @@ namespace {
 // M rows (1..4) x all N columns, NR = 32: per K step, two B vectors feed 2*M FMAs.
 template <int M>
 FASTNN_RNN_AVX512 void small_f32(const float* a, int64_t lda, const PackedB<float>& b, float* c, int64_t ldc,
-                                 const float* bias, bool accumulate) {
+                                 const float* bias, bool accumulate, bool backwards) {
   // Two accumulator sets (even / odd k) so that even one row keeps four
   // independent FMA chains in flight; the weight stream is prefetched ahead.
   const int64_t N = b.N, K = b.K, kc = b.kc;
   const int64_t strips = (N + 31) / 32;
-  for (int64_t s = 0; s < strips; ++s) {
+  const int64_t kblocks = (K + kc - 1) / kc;
+  for (int64_t si = 0; si < strips; ++si) {
+    const int64_t s = backwards ? strips - 1 - si : si;
     __m512 acc0[M], acc1[M], odd0[M], odd1[M];
     for (int m = 0; m < M; ++m) acc0[m] = acc1[m] = odd0[m] = odd1[m] = _mm512_setzero_ps();
-    for (int64_t pc = 0; pc < K; pc += kc) {
+    for (int64_t pi = 0; pi < kblocks; ++pi) {
+      const int64_t pc = (backwards ? kblocks - 1 - pi : pi) * kc;
       const int64_t kcb = std::min(kc, K - pc);
       const float* bp = b.block(pc) + s * kcb * 32;
       const float* ap = a + pc;
@@ -88,17 +91,17 @@ bool avx512_panels() {
 }
 
 bool small_f32_dispatch(int64_t M, const float* a, int64_t lda, const PackedB<float>& b, float* c, int64_t ldc,
-                        const float* bias, bool accumulate) {
+                        const float* bias, bool accumulate, bool backwards) {
   if (M > 8 || b.nr != 32 || !avx512_panels()) return false;
   for (int64_t m0 = 0; m0 < M; m0 += 4) {
     const int64_t rows = std::min<int64_t>(4, M - m0);
     const float* am = a + m0 * lda;
     float* cm = c + m0 * ldc;
     switch (rows) {
-      case 1: small_f32<1>(am, lda, b, cm, ldc, bias, accumulate); break;
-      case 2: small_f32<2>(am, lda, b, cm, ldc, bias, accumulate); break;
-      case 3: small_f32<3>(am, lda, b, cm, ldc, bias, accumulate); break;
-      default: small_f32<4>(am, lda, b, cm, ldc, bias, accumulate); break;
+      case 1: small_f32<1>(am, lda, b, cm, ldc, bias, accumulate, backwards); break;
+      case 2: small_f32<2>(am, lda, b, cm, ldc, bias, accumulate, backwards); break;
+      case 3: small_f32<3>(am, lda, b, cm, ldc, bias, accumulate, backwards); break;
+      default: small_f32<4>(am, lda, b, cm, ldc, bias, accumulate, backwards); break;
     }
   }
   return true;
@@ -109,11 +112,11 @@ bool small_f32_dispatch(int64_t M, const float* a, int64_t lda, const PackedB<fl
 
 template <typename T>
 void step_gemm(int64_t M, const T* a, int64_t lda, const PackedB<T>& b, T* c, int64_t ldc, const T* bias,
-               bool accumulate) {
+               bool accumulate, bool backwards) {
   if (M <= 0) return;
 #ifdef FASTNN_RNN_HAVE_AVX512
   if constexpr (std::is_same_v<T, float>) {
-    if (small_f32_dispatch(M, a, lda, b, c, ldc, bias, accumulate)) return;
+    if (small_f32_dispatch(M, a, lda, b, c, ldc, bias, accumulate, backwards)) return;
   }
 #endif
   Epilogue<T> ep;
@@ -123,8 +126,8 @@ void step_gemm(int64_t M, const T* a, int64_t lda, const PackedB<T>& b, T* c, in
 }
 
 template void step_gemm<float>(int64_t, const float*, int64_t, const PackedB<float>&, float*, int64_t,
-                               const float*, bool);
+                               const float*, bool, bool);
 template void step_gemm<double>(int64_t, const double*, int64_t, const PackedB<double>&, double*, int64_t,
-                                const double*, bool);
+                                const double*, bool, bool);
 
 }  // namespace fastnn::cpu::rnn

@@ -11,8 +11,12 @@
 
 namespace fastnn::cpu::rnn {
 
+// backwards: walk the weight panels in reverse order. Alternating the
+// direction from one step to the next (serpentine) lets a weight slice a bit
+// larger than L2 still hit the cache for most of the walk, where a cyclic
+// walk would miss on every panel.
 template <typename T>
 void step_gemm(int64_t M, const T* a, int64_t lda, const PackedB<T>& b, T* c, int64_t ldc, const T* bias,
-               bool accumulate);
+               bool accumulate, bool backwards = false);
 
 }  // namespace fastnn::cpu::rnn

@@ -50,31 +50,8 @@ def _rnn_layer_backward_fake(mode, grad_output, grad_hy, grad_cy, input, batch_s
     )
 
 
-def _setup(ctx, inputs, output):
-    mode, input, batch_sizes, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr, reverse = inputs
-    output, _hy, cy, workspace = output
-    ctx.mode, ctx.reverse = mode, reverse
-    ctx.has_bias, ctx.has_proj, ctx.has_cx = b_ih is not None, w_hr is not None, cx is not None
-    ctx.save_for_backward(input, batch_sizes, hx, cx, w_ih, w_hh, w_hr, output, workspace)
-    ctx.mark_non_differentiable(workspace)
-    if mode != "lstm":
-        ctx.mark_non_differentiable(cy)
-
-
-def _backward(ctx, grad_output, grad_hy, grad_cy, _grad_workspace):
-    input, batch_sizes, hx, cx, w_ih, w_hh, w_hr, output, workspace = ctx.saved_tensors
-    need = ctx.needs_input_grad
-    mask = [need[1], need[5] or need[6] or need[9], ctx.has_bias and (need[7] or need[8])]
-    gi, ghx, gcx, gw_ih, gw_hh, gb_ih, gb_hh, gw_hr = torch.ops.fastnn.rnn_layer_backward(
-        ctx.mode, grad_output, grad_hy, grad_cy if ctx.mode == "lstm" else None, input, batch_sizes, hx, cx,
-        w_ih, w_hh, w_hr, output, workspace, ctx.reverse, mask)
-    return (None, gi if mask[0] else None, None, ghx, gcx if ctx.mode == "lstm" else None,
-            gw_ih if mask[1] else None, gw_hh if mask[1] else None,
-            gb_ih if mask[2] else None, gb_hh if mask[2] else None,
-            gw_hr if mask[1] and ctx.has_proj else None, None)
-
-
-torch.library.register_autograd("fastnn::rnn_layer", _backward, setup_context=_setup)
+# Autograd for rnn_layer is registered in C++ (csrc/rnn_autograd.cpp): a cell runs the op
+# once per time step, so per-call overhead matters. Its backward is fastnn::rnn_layer_backward.
 
 
 def cell(mode, input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
