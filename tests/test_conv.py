@@ -122,6 +122,9 @@ def test_conv1d_grid(case, dtype):
     dict(cin=20, cout=20, k=3, s=1, p=1, g=20, batch=2, size=(9, 70)),    # depthwise, > 64 columns
     dict(cin=8, cout=8, k=(3, 5), s=1, p=(3, 1), g=8, batch=2, size=(6, 21), d=(2, 3)),  # dilated depthwise
     dict(cin=6, cout=10, k=(2, 4), s=1, p=(0, 3), g=2, batch=2, size=(9, 40), d=(3, 2)),  # dilated, grouped
+    dict(cin=3, cout=12, k=3, s=1, p=1, g=1, batch=3, size=(11, 37)),    # first layer: small-window packing
+    dict(cin=1, cout=8, k=(2, 5), s=(1, 2), p=(1, 2), g=1, batch=2, size=(7, 41)),
+    dict(cin=3, cout=8, k=2, s=1, p=0, g=1, batch=2, size=(5, 19), d=(2, 1)),
 ])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32 runs the AVX-512 packers
 def test_conv2d_larger(cfg, cl, dtype):

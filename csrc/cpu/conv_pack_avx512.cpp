@@ -213,18 +213,56 @@ FASTNN_AVX512 bool nchw_im2col_t_f32(const Geom& g, const float* x, int64_t x_im
 // 8 source pointers per tap, channels moved 8 at a time through 8x8 transposes.
 FASTNN_AVX512 bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, int64_t r0, int64_t rc, int64_t k0,
                                    int64_t kc, int64_t width, float* dst) {
-  if (width != 8 || !use_avx512()) return false;
+  if (width > 16 || !use_avx512()) return false;
   thread_local std::vector<float> zeros;
   if (static_cast<int64_t>(zeros.size()) < g.KW * g.C) zeros.assign(static_cast<size_t>(g.KW * g.C), 0.f);
-  const float* img[8];
-  int64_t ih0[8], iw0[8];
-  const float* src[8];
+  const float* img[16];
+  int64_t ih0[16], iw0[16];
+  const float* src[16];
+  const __mmask16 wmask = static_cast<__mmask16>((1u << width) - 1);
   const int64_t img_stride = g.H * g.W * xc;
-  for (int64_t s0 = 0; s0 < rc; s0 += 8) {
-    const int64_t rows = std::min<int64_t>(8, rc - s0);
-    float* d = dst + (s0 / 8) * kc * 8;
+  // Small windows (a network's first layer, e.g. C = 3, 3x3: K = 27): the 8
+  // pixels' window rows lie in one 32-float span, so each window row of the
+  // strip is one load plus permutes (index o -> float r*sw*C + j of the span).
+  const int64_t row_len = g.KW * g.C, span = (width - 1) * g.sw * g.C + row_len;
+  const bool small = k0 == 0 && kc == g.K() && xc == g.C && g.dw == 1 && span <= 32 && row_len * width <= 80;
+  __m512i perm[5];
+  if (small) {
+    alignas(64) int32_t idx[80];
+    for (int64_t o = 0; o < 80; ++o) {
+      const int64_t j = o / width, r = o % width;
+      idx[o] = static_cast<int32_t>(j < row_len ? r * g.sw * g.C + j : 0);
+    }
+    for (int v = 0; v < 5; ++v) perm[v] = _mm512_load_si512(idx + 16 * v);
+  }
+  for (int64_t s0 = 0; s0 < rc; s0 += width) {
+    const int64_t rows = std::min<int64_t>(width, rc - s0);
+    float* d = dst + (s0 / width) * kc * width;
     PixelCursor pc(r0 + s0, g.OH, g.OW);
-    for (int64_t r = 0; r < 8; ++r, pc.next()) {
+    if (small && rows == width && pc.ow + width - 1 < g.OW) {
+      const int64_t iw = pc.ow * g.sw - g.pw;
+      if (iw >= 0 && iw + (width - 1) * g.sw + g.KW - 1 < g.W) {  // every window column inside the image
+        const __mmask32 need = static_cast<__mmask32>(span >= 32 ? 0xFFFFFFFFu : (1u << span) - 1);
+        for (int64_t kh = 0; kh < g.KH; ++kh) {
+          const int64_t ih = pc.oh * g.sh - g.ph + kh * g.dh;
+          float* dk = d + kh * row_len * width;  // k = kh*KW*C + j  ->  dk[j*width + r]
+          __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+          if (ih >= 0 && ih < g.H) {
+            const float* base = x + pc.n * img_stride + (ih * g.W + iw) * xc;
+            lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(need), base);
+            hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(need >> 16), base + 16);
+          }
+          const int64_t total = row_len * width;
+          for (int v = 0; v * 16 < total; ++v) {
+            const int64_t left = std::min<int64_t>(16, total - 16 * v);
+            _mm512_mask_storeu_ps(dk + 16 * v, static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1),
+                                  _mm512_permutex2var_ps(lo, perm[v], hi));
+          }
+        }
+        continue;
+      }
+    }
+    for (int64_t r = 0; r < width; ++r, pc.next()) {
       img[r] = nullptr;
       ih0[r] = iw0[r] = 0;
       if (r >= rows) continue;
@@ -235,21 +273,34 @@ FASTNN_AVX512 bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, in
     TapCursor tc(g, k0);
     for (int64_t k = k0; k < k0 + kc;) {
       int64_t run = k0 + kc - k;
-      for (int64_t r = 0; r < 8; ++r) {
+      for (int64_t r = 0; r < width; ++r) {
         int64_t len;
         src[r] = nhwc_tap(g, img[r], ih0[r], iw0[r], tc.kh, tc.kw, tc.c, xc, zeros.data(), &len);
         run = std::min(run, len);
       }
-      float* dk = d + (k - k0) * 8;
+      float* dk = d + (k - k0) * width;
       int64_t j = 0;
-      for (; j + 8 <= run; j += 8) {
-        __m256 v[8];
-        for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src[r] + j);
-        transpose8(v);
-        for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dk + (j + i) * 8, v[i]);
+      if (width == 8) {
+        for (; j + 8 <= run; j += 8) {
+          __m256 v[8];
+          for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src[r] + j);
+          transpose8(v);
+          for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dk + (j + i) * 8, v[i]);
+        }
+      } else {
+        // width rows x 16 channels through a 16x16 transpose (rows past width
+        // are zero); the last partial block by masked loads
+        for (; j < run; j += 16) {
+          const int64_t cols = std::min<int64_t>(16, run - j);
+          const __mmask16 cm = static_cast<__mmask16>(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+          __m512 v[16];
+          for (int r = 0; r < 16; ++r) v[r] = r < width ? _mm512_maskz_loadu_ps(cm, src[r] + j) : _mm512_setzero_ps();
+          transpose16(v);
+          for (int64_t i = 0; i < cols; ++i) _mm512_mask_storeu_ps(dk + (j + i) * width, wmask, v[i]);
+        }
       }
       for (; j < run; ++j)
-        for (int r = 0; r < 8; ++r) dk[j * 8 + r] = src[r][j];
+        for (int64_t r = 0; r < width; ++r) dk[j * width + r] = src[r][j];
       k += run;
       tc.advance(g, run);
     }
@@ -303,21 +354,23 @@ FASTNN_AVX512 bool nhwc_im2col_t_f32(const Geom& g, const float* x, int64_t xc, 
 // pixels over the batch): 8x8 transposes of 8 channels x 8 pixels.
 FASTNN_AVX512 bool nchw_grad_rows_f32(const float* gy, int64_t P, int64_t y_img, int64_t t0, int64_t r0, int64_t rc,
                                       int64_t k0, int64_t kc, int64_t width, float* dst) {
-  if (width != 8 || rc % 8 != 0 || !use_avx512()) return false;
-  for (int64_t s0 = 0; s0 < rc; s0 += 8) {
-    float* d = dst + (s0 / 8) * kc * 8;
+  if (width > 16 || !use_avx512()) return false;
+  const __mmask16 wmask = static_cast<__mmask16>((1u << width) - 1);
+  for (int64_t s0 = 0; s0 < rc; s0 += width) {
+    const int64_t rows = std::min(width, rc - s0);
+    float* d = dst + (s0 / width) * kc * width;
     for (int64_t k = 0, t = t0 + k0; k < kc;) {
       const int64_t n = t / P, p = t % P, len = std::min(P - p, kc - k);
       const float* src = gy + n * y_img + (r0 + s0) * P + p;
       int64_t j = 0;
-      for (; j + 8 <= len; j += 8) {
-        __m256 v[8];
-        for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src + r * P + j);
-        transpose8(v);
-        for (int i = 0; i < 8; ++i) _mm256_storeu_ps(d + (k + j + i) * 8, v[i]);
+      for (; j + 16 <= len; j += 16) {  // rows x 16 pixels -> 16 k-rows of `width`
+        __m512 v[16];
+        for (int r = 0; r < 16; ++r) v[r] = r < rows ? _mm512_loadu_ps(src + r * P + j) : _mm512_setzero_ps();
+        transpose16(v);
+        for (int i = 0; i < 16; ++i) _mm512_mask_storeu_ps(d + (k + j + i) * width, wmask, v[i]);
       }
       for (; j < len; ++j)
-        for (int r = 0; r < 8; ++r) d[(k + j) * 8 + r] = src[r * P + j];
+        for (int64_t r = 0; r < width; ++r) d[(k + j) * width + r] = r < rows ? src[r * P + j] : 0.f;
       k += len;
       t += len;
     }
