@@ -61,9 +61,10 @@ def test_parity_activations(dtype, act, batch):
 
 
 # Shapes that cross the GEMM's blocking: M past one A block (192 rows), K past one
-# K block (512 floats / 256 doubles), N past one B panel (2048), and each small-M path.
+# K block (512 floats / 256 doubles), N past one B panel (2048), each small-M path, and
+# (M >= 256 on several threads) B packed once and shared by the threads.
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("m,k,n", [(193, 513, 33), (40, 520, 2050), (13, 700, 5), (65, 300, 129)])
+@pytest.mark.parametrize("m,k,n", [(193, 513, 33), (40, 520, 2050), (13, 700, 5), (65, 300, 129), (300, 530, 260)])
 def test_parity_across_gemm_blocking(dtype, m, k, n):
     x = torch.randn(m, k, dtype=dtype)
     w = torch.randn(n, k, dtype=dtype) / k ** 0.5

@@ -246,6 +246,59 @@ bool try_dot(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSo
   }
 }
 
+// Packs all of B (as Bt rows) in the PackedB layout; strips are spread over
+// `threads` threads.
+template <typename T>
+PackedB<T> pack_b_threads(const RowSource<T>& bt, int64_t N, int64_t K, int64_t threads) {
+  PackedB<T> p;
+  p.N = N;
+  p.K = K;
+  p.nr = best_microkernel<T>().nr;
+  p.kc = kKC<T>;
+  const int64_t npad = (N + p.nr - 1) / p.nr * p.nr, strips = npad / p.nr;
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(npad * K, 1)) * sizeof(T);
+  p.buf = std::shared_ptr<T>(static_cast<T*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), std::free);
+  const int64_t kblocks = (K + p.kc - 1) / p.kc;
+  // one task = one K block x a run of strips (about 64 KiB of packed data)
+  const int64_t per_task = std::max<int64_t>(1, 16384 / (p.kc * p.nr));
+  const int64_t groups = (strips + per_task - 1) / per_task;
+  auto work = [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t pc = (t / groups) * p.kc, kcb = std::min(p.kc, K - pc);
+      const int64_t s0 = (t % groups) * per_task, s1 = std::min(strips, s0 + per_task);
+      const int64_t r0 = s0 * p.nr, rc = std::min(N, s1 * p.nr) - r0;
+      pack_rows(bt, r0, rc, pc, kcb, p.nr, p.buf.get() + pc * npad + s0 * kcb * p.nr);
+    }
+  };
+  if (threads > 1) {
+    at::parallel_for(0, kblocks * groups, 1, work);
+  } else {
+    work(0, kblocks * groups);
+  }
+  return p;
+}
+
+// Large M and N split over threads: splitting N makes every thread pack all
+// of A, splitting M all of B. Instead B is packed once, by all threads
+// together, and M is split (each thread packs only its own rows of A).
+constexpr int64_t kSharedBMinM = 256;
+
+template <typename T>
+void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T>& b,
+         const OutView<T>& c, const Epilogue<T>& ep, bool parallel);
+
+template <typename T>
+bool try_shared_b(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T>& b,
+                  const OutView<T>& c, const Epilogue<T>& ep, int64_t threads) {
+  if (threads < 2 || b.packed || b.read_in_place(M) || M < kSharedBMinM || 2 * M < N) return false;
+  const PackedB<T> shared = pack_b_threads(*b.src, N, K, threads);
+  BPanels<T> packed;
+  packed.packed = &shared;
+  packed.nr = shared.nr;
+  run(M, N, K, a, packed, c, ep, /*parallel=*/true);
+  return true;
+}
+
 template <typename T>
 void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T>& b,
          const OutView<T>& c, const Epilogue<T>& ep, bool parallel) {
@@ -255,9 +308,14 @@ void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T
   int64_t threads = parallel && !at::in_parallel_region() ? at::get_num_threads() : 1;
   if (M * N * K < kParallelMinMacs) threads = 1;
   if (!b.packed && try_dot(M, N, K, a, *b.src, c, ep, threads)) return;
+  if (try_shared_b(M, N, K, a, b, c, ep, threads)) return;
   const int64_t tiles_m = (M + uk.mr - 1) / uk.mr, tiles_n = (N + uk.nr - 1) / uk.nr;
   int64_t tm = 1, tn = 1;
-  if (threads > 1) choose_split(tiles_m, tiles_n, uk.mr, uk.nr, threads, &tm, &tn);
+  if (threads > 1 && b.packed && tiles_m >= threads) {
+    tm = threads;  // B is shared: split the rows
+  } else if (threads > 1) {
+    choose_split(tiles_m, tiles_n, uk.mr, uk.nr, threads, &tm, &tn);
+  }
   if (tm * tn == 1) return gemm_block(0, M, 0, N, K, a, b, c, ep);
   const int64_t mstep = (tiles_m + tm - 1) / tm * uk.mr, nstep = (tiles_n + tn - 1) / tn * uk.nr;
   at::parallel_for(0, tm * tn, 1, [&](int64_t begin, int64_t end) {
@@ -278,19 +336,7 @@ const T* PackedB<T>::block(int64_t k0) const {
 
 template <typename T>
 PackedB<T> pack_b(const RowSource<T>& bt, int64_t N, int64_t K) {
-  PackedB<T> p;
-  p.N = N;
-  p.K = K;
-  p.nr = best_microkernel<T>().nr;
-  p.kc = kKC<T>;
-  const int64_t npad = (N + p.nr - 1) / p.nr * p.nr;
-  const size_t bytes = static_cast<size_t>(std::max<int64_t>(npad * K, 1)) * sizeof(T);
-  p.buf = std::shared_ptr<T>(static_cast<T*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), std::free);
-  for (int64_t pc = 0; pc < K; pc += p.kc) {
-    const int64_t kcb = std::min(p.kc, K - pc);
-    pack_rows(bt, 0, N, pc, kcb, p.nr, p.buf.get() + pc * npad);
-  }
-  return p;
+  return pack_b_threads(bt, N, K, 1);
 }
 
 template <typename T>
