@@ -248,16 +248,24 @@ bool try_dot(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSo
 
 // Packs all of B (as Bt rows) in the PackedB layout; strips are spread over
 // `threads` threads.
+// `scratch` (optional): reuse this buffer instead of allocating (a fresh
+// multi-MiB allocation costs a page fault per 4 KiB on every call).
 template <typename T>
-PackedB<T> pack_b_threads(const RowSource<T>& bt, int64_t N, int64_t K, int64_t threads) {
+PackedB<T> pack_b_threads(const RowSource<T>& bt, int64_t N, int64_t K, int64_t threads,
+                          AlignedBuffer<T>* scratch = nullptr) {
   PackedB<T> p;
   p.N = N;
   p.K = K;
   p.nr = best_microkernel<T>().nr;
   p.kc = kKC<T>;
   const int64_t npad = (N + p.nr - 1) / p.nr * p.nr, strips = npad / p.nr;
-  const size_t bytes = static_cast<size_t>(std::max<int64_t>(npad * K, 1)) * sizeof(T);
-  p.buf = std::shared_ptr<T>(static_cast<T*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), std::free);
+  const size_t elems = static_cast<size_t>(std::max<int64_t>(npad * K, 1));
+  if (scratch) {
+    p.buf = std::shared_ptr<T>(std::shared_ptr<T>(), scratch->get(elems));  // non-owning
+  } else {
+    p.buf = std::shared_ptr<T>(static_cast<T*>(std::aligned_alloc(64, (elems * sizeof(T) + 63) / 64 * 64)),
+                               std::free);
+  }
   const int64_t kblocks = (K + p.kc - 1) / p.kc;
   // one task = one K block x a run of strips (about 64 KiB of packed data)
   const int64_t per_task = std::max<int64_t>(1, 16384 / (p.kc * p.nr));
@@ -291,7 +299,8 @@ template <typename T>
 bool try_shared_b(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T>& b,
                   const OutView<T>& c, const Epilogue<T>& ep, int64_t threads) {
   if (threads < 2 || b.packed || b.read_in_place(M) || M < kSharedBMinM || 2 * M < N) return false;
-  const PackedB<T> shared = pack_b_threads(*b.src, N, K, threads);
+  thread_local AlignedBuffer<T> scratch;  // the caller's: it waits for the whole product
+  const PackedB<T> shared = pack_b_threads(*b.src, N, K, threads, &scratch);
   BPanels<T> packed;
   packed.packed = &shared;
   packed.nr = shared.nr;
