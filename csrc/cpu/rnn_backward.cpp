@@ -41,15 +41,8 @@ using namespace cpu;
 using cpu::rnn::for_rows;
 using cpu::rnn::StepGemm;
 using cpu::rnn::Steps;
+using cpu::rnn::cols_of;
 
-template <typename T>
-RowSource<T> rows_of(const at::Tensor& w) {  // a weight [N, K] as N rows of length K
-  return RowSource<T>::view(w.data_ptr<T>(), w.stride(0), w.stride(1));
-}
-template <typename T>
-RowSource<T> cols_of(const at::Tensor& w) {  // a weight [N, K] as K rows of length N (its transpose)
-  return RowSource<T>::view(w.data_ptr<T>(), w.stride(1), w.stride(0));
-}
 
 struct Grads {
   at::Tensor input, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr;

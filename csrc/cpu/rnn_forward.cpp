@@ -21,11 +21,7 @@ using namespace cpu;
 using cpu::rnn::for_rows;
 using cpu::rnn::StepGemm;
 using cpu::rnn::Steps;
-
-template <typename T>
-RowSource<T> rows_of(const at::Tensor& w) {  // a weight [N, K] as N rows of length K
-  return RowSource<T>::view(w.data_ptr<T>(), w.stride(0), w.stride(1));
-}
+using cpu::rnn::rows_of;
 
 template <typename T>
 void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at::Tensor& w_ih,

@@ -59,4 +59,14 @@ inline void for_rows(int64_t n, int64_t row_elems, const F& fn) {
   at::parallel_for(0, n, grain, fn);
 }
 
+// Weights as GEMM row sources (shared by the forward and backward passes).
+template <typename T>
+cpu::RowSource<T> rows_of(const at::Tensor& w) {  // a weight [N, K] as N rows of length K
+  return cpu::RowSource<T>::view(w.data_ptr<T>(), w.stride(0), w.stride(1));
+}
+template <typename T>
+cpu::RowSource<T> cols_of(const at::Tensor& w) {  // a weight [N, K] as K rows of length N (its transpose)
+  return cpu::RowSource<T>::view(w.data_ptr<T>(), w.stride(1), w.stride(0));
+}
+
 }  // namespace fastnn::cpu::rnn
