@@ -52,6 +52,22 @@ struct PixelCursor {
   }
 };
 
+// For the `width` output pixels of a packed strip starting at `pc` (which it
+// advances): each pixel's image and the top-left input row/column of its
+// window. Pixels past `rows` (zero padding of the strip) get a null image.
+template <typename T>
+inline void strip_window_origins(const Geom& g, PixelCursor& pc, const T* x, int64_t img_stride,
+                                 int64_t width, int64_t rows, const T** img, int64_t* ih0, int64_t* iw0) {
+  for (int64_t r = 0; r < width; ++r, pc.next()) {
+    img[r] = nullptr;
+    ih0[r] = iw0[r] = 0;
+    if (r >= rows) continue;
+    img[r] = x + pc.n * img_stride;
+    ih0[r] = pc.oh * g.sh - g.ph;
+    iw0[r] = pc.ow * g.sw - g.pw;
+  }
+}
+
 // The k index (kh, kw, c) of NHWC im2col, advanced without divisions.
 struct TapCursor {
   int64_t kh, kw, c;

@@ -262,14 +262,7 @@ FASTNN_AVX512 bool nhwc_im2col_f32(const Geom& g, const float* x, int64_t xc, in
         continue;
       }
     }
-    for (int64_t r = 0; r < width; ++r, pc.next()) {
-      img[r] = nullptr;
-      ih0[r] = iw0[r] = 0;
-      if (r >= rows) continue;
-      img[r] = x + pc.n * img_stride;
-      ih0[r] = pc.oh * g.sh - g.ph;
-      iw0[r] = pc.ow * g.sw - g.pw;
-    }
+    strip_window_origins(g, pc, x, img_stride, width, rows, img, ih0, iw0);
     TapCursor tc(g, k0);
     for (int64_t k = k0; k < k0 + kc;) {
       int64_t run = k0 + kc - k;

@@ -27,14 +27,7 @@ PackFn<T> nhwc_im2col(const Geom& g, const T* x, int64_t xc) {
       const int64_t rows = std::min(width, rc - s0);
       T* d = dst + (s0 / width) * kc * width;
       PixelCursor pc(r0 + s0, g.OH, g.OW);
-      for (int64_t r = 0; r < width; ++r, pc.next()) {
-        img[r] = nullptr;
-        ih0[r] = iw0[r] = 0;
-        if (r >= rows) continue;
-        img[r] = x + pc.n * img_stride;
-        ih0[r] = pc.oh * g.sh - g.ph;
-        iw0[r] = pc.ow * g.sw - g.pw;
-      }
+      strip_window_origins(g, pc, x, img_stride, width, rows, img, ih0, iw0);
       TapCursor tc(g, k0);
       for (int64_t k = k0; k < k0 + kc;) {
         int64_t run = k0 + kc - k;

@@ -50,32 +50,27 @@ class GRUCell(torch.nn.GRUCell):
     """torch.nn.GRUCell with fastnn's fused kernel (gates r, z, n; b_hn inside the reset product)."""
 
     def forward(self, input, hx=None):
-        batched = _batched("GRUCell", input, (hx,))
-        if not batched:
-            input = input.unsqueeze(0)
-        if hx is None:
-            hx = input.new_zeros(input.size(0), self.hidden_size)
-        elif not batched:
-            hx = hx.unsqueeze(0)
-        _check_cell("GRUCell", input, (hx,), self.input_size, self.hidden_size)
-        h, _ = cell("gru", input, hx, None, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        return h if batched else h.squeeze(0)
+        return _single_state_cell(self, "GRUCell", "gru", input, hx)
 
 
 class RNNCell(torch.nn.RNNCell):
     """torch.nn.RNNCell (tanh or relu) with fastnn's fused kernel."""
 
     def forward(self, input, hx=None):
-        batched = _batched("RNNCell", input, (hx,))
         if self.nonlinearity not in ("tanh", "relu"):
             raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
-        if not batched:
-            input = input.unsqueeze(0)
-        if hx is None:
-            hx = input.new_zeros(input.size(0), self.hidden_size)
-        elif not batched:
-            hx = hx.unsqueeze(0)
-        _check_cell("RNNCell", input, (hx,), self.input_size, self.hidden_size)
-        h, _ = cell("rnn_" + self.nonlinearity, input, hx, None, self.weight_ih, self.weight_hh, self.bias_ih,
-                    self.bias_hh)
-        return h if batched else h.squeeze(0)
+        return _single_state_cell(self, "RNNCell", "rnn_" + self.nonlinearity, input, hx)
+
+
+def _single_state_cell(module, name, mode, input, hx):
+    """GRUCell / RNNCell forward: one hidden state, unbatched input, optional hx."""
+    batched = _batched(name, input, (hx,))
+    if not batched:
+        input = input.unsqueeze(0)
+    if hx is None:
+        hx = input.new_zeros(input.size(0), module.hidden_size)
+    elif not batched:
+        hx = hx.unsqueeze(0)
+    _check_cell(name, input, (hx,), module.input_size, module.hidden_size)
+    h, _ = cell(mode, input, hx, None, module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh)
+    return h if batched else h.squeeze(0)
