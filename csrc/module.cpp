@@ -6,6 +6,7 @@
 
 #include "cpu/fma_peak.h"
 #include "cpu/gemm/gemm.h"
+#include "cpu/output_cache.h"
 
 TORCH_LIBRARY(fastnn, m) {}
 
@@ -15,6 +16,9 @@ PYBIND11_MODULE(_C, m) {
   // A diagnostic for the benchmark's "% of peak", not a compute kernel.
   m.def("fma_peak_gflops", &fastnn::cpu::fma_peak_gflops, pybind11::arg("seconds") = 0.2,
         "float32 FMA peak of this CPU over torch's threads, measured now (GFLOP/s)");
+  m.def("output_cache_bytes", &fastnn::cpu::output_cache_bytes,
+        "bytes of freed op outputs kept for reuse (see csrc/cpu/output_cache.h)");
+  m.def("output_cache_clear", &fastnn::cpu::output_cache_clear, "release the cached output blocks");
 #ifdef FASTNN_WITH_CUDA
   m.attr("cuda_built") = true;
 #else

@@ -4,30 +4,35 @@
 #include <torch/library.h>
 
 namespace fastnn {
+void check_rnn_tensor(const char* op, const char* arg, const at::Tensor& t, const at::Tensor& input,
+                      std::initializer_list<int64_t> shape, const char* shape_name) {
+  TORCH_CHECK(t.sizes() == c10::IntArrayRef(shape), op, ": ", arg, " must have shape ", shape_name,
+              " = ", c10::IntArrayRef(shape), ", got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == input.scalar_type(), op, ": ", arg, " dtype must match input dtype ",
+              input.scalar_type(), ", got ", t.scalar_type());
+  TORCH_CHECK(t.device() == input.device(), op, ": ", arg, " must be on the input's device ",
+              input.device(), ", got ", t.device());
+}
+
 namespace {
 
 const char* kOp = "rnn_layer";
 
 void check_tensor(const char* arg, const at::Tensor& t, const at::Tensor& input,
                   std::initializer_list<int64_t> shape, const char* shape_name) {
-  TORCH_CHECK(t.sizes() == c10::IntArrayRef(shape), kOp, ": ", arg, " must have shape ", shape_name,
-              " = ", c10::IntArrayRef(shape), ", got ", t.sizes());
-  TORCH_CHECK(t.scalar_type() == input.scalar_type(), kOp, ": ", arg, " dtype must match input dtype ",
-              input.scalar_type(), ", got ", t.scalar_type());
-  TORCH_CHECK(t.device() == input.device(), kOp, ": ", arg, " must be on the input's device ",
-              input.device(), ", got ", t.device());
+  check_rnn_tensor(kOp, arg, t, input, shape, shape_name);
 }
 
 bool given(const c10::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
 
 }  // namespace
 
-RnnMode parse_rnn_mode(const std::string& mode) {
+RnnMode parse_rnn_mode(const std::string& mode, const char* op) {
   if (mode == "lstm") return RnnMode::LSTM;
   if (mode == "gru") return RnnMode::GRU;
   if (mode == "rnn_tanh") return RnnMode::RNN_TANH;
   if (mode == "rnn_relu") return RnnMode::RNN_RELU;
-  TORCH_CHECK(false, kOp, ": mode must be one of 'lstm', 'gru', 'rnn_tanh', 'rnn_relu', got '", mode, "'");
+  TORCH_CHECK(false, op, ": mode must be one of 'lstm', 'gru', 'rnn_tanh', 'rnn_relu', got '", mode, "'");
 }
 
 int64_t rnn_workspace_cols(RnnMode mode, int64_t H) {

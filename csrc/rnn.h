@@ -30,7 +30,11 @@ struct RnnDims {
   std::vector<int64_t> offsets;      // first row of each step
 };
 
-RnnMode parse_rnn_mode(const std::string& mode);
+RnnMode parse_rnn_mode(const std::string& mode, const char* op = "rnn_layer");
+
+// TORCH_CHECKs that t has the given shape and input's dtype and device, naming op and argument.
+void check_rnn_tensor(const char* op, const char* arg, const at::Tensor& t, const at::Tensor& input,
+                      std::initializer_list<int64_t> shape, const char* shape_name);
 
 // Columns of the saved workspace per row: lstm 5H (i,f,g,o activated, c),
 // gru 4H (r, z, n, W_hn h + b_hn), rnn 0 (backward uses the output).

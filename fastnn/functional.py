@@ -93,7 +93,7 @@ def conv1d(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tenso
     return out.squeeze(0) if unbatched else out
 
 
-# Recurrent cells (torch._VF.*_cell signatures): one fused step of fastnn::rnn_layer.
+# Recurrent cells (torch._VF.*_cell signatures): one fused step, fastnn::rnn_cell.
 def lstm_cell(input: torch.Tensor, hx, w_ih: torch.Tensor, w_hh: torch.Tensor,
               b_ih: Optional[torch.Tensor] = None, b_hh: Optional[torch.Tensor] = None):
     """One LSTM step: input [batch, input_size], hx = (h, c) -> (h', c'). Gates i, f, g, o."""

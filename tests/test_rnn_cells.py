@@ -142,5 +142,5 @@ def test_cell_errors(cls, call, exc, match):
 
 def test_cell_dtype_error():
     m = fastnn.LSTMCell(5, 6).to(torch.bfloat16)
-    with pytest.raises(RuntimeError, match=r"rnn_layer: input must be float32 or float64, got BFloat16"):
+    with pytest.raises(RuntimeError, match=r"rnn_cell: input must be float32 or float64, got BFloat16"):
         m(torch.randn(2, 5, dtype=torch.bfloat16))

@@ -1,4 +1,4 @@
-"""Recurrent benchmark shapes (issue 4). Cells: batch, input -> hidden.
+"""Recurrent benchmark shapes (issue 4). Cells: batch, input -> hidden, called with a state.
 Sequences: T, batch, input -> hidden. Names start with the layer class."""
 import torch
 
@@ -18,12 +18,17 @@ GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
 def _make_cell(cls, batch, fin, hidden):
+    """A cell as it runs inside a recurrent loop: with a state that needs its gradient
+    (without one, fastnn would skip the hidden GEMM and the FLOP count would overstate it)."""
     def make(device, dtype):
         ref = getattr(torch.nn, cls)(fin, hidden, device=device, dtype=dtype)
         fast = getattr(fastnn, cls)(fin, hidden, device=device, dtype=dtype)
         fast.load_state_dict(ref.state_dict())
+
+        def state():
+            return torch.randn(batch, hidden, device=device, dtype=dtype, requires_grad=True)
         x = torch.randn(batch, fin, device=device, dtype=dtype, requires_grad=True)
-        return ref, fast, (x,)
+        return ref, fast, (x, (state(), state()) if cls == "LSTMCell" else state())
     return make
 
 

@@ -1,5 +1,5 @@
 """fastnn.LSTMCell, GRUCell, RNNCell: the torch.nn cells on fastnn's fused kernels
-(torch.ops.fastnn.rnn_layer with one time step). Same constructor, parameters,
+(torch.ops.fastnn.rnn_cell: one step, a missing state is a zero state). Same constructor, parameters,
 initialisation and state_dict as torch.nn; forward is overridden only."""
 import torch
 
@@ -37,11 +37,10 @@ class LSTMCell(torch.nn.LSTMCell):
         if not batched:
             input = input.unsqueeze(0)
         if hx is None:
-            zeros = input.new_zeros(input.size(0), self.hidden_size)
-            hx = (zeros, zeros)
+            hx = (None, None)  # zero state: the kernel skips the hidden GEMM
         elif not batched:
             hx = (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
-        _check_cell("LSTMCell", input, hx, self.input_size, self.hidden_size)
+        _check_cell("LSTMCell", input, hx if hx[0] is not None else (), self.input_size, self.hidden_size)
         h, c = cell("lstm", input, hx[0], hx[1], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
@@ -67,10 +66,8 @@ def _single_state_cell(module, name, mode, input, hx):
     batched = _batched(name, input, (hx,))
     if not batched:
         input = input.unsqueeze(0)
-    if hx is None:
-        hx = input.new_zeros(input.size(0), module.hidden_size)
-    elif not batched:
+    if hx is not None and not batched:
         hx = hx.unsqueeze(0)
-    _check_cell(name, input, (hx,), module.input_size, module.hidden_size)
+    _check_cell(name, input, (hx,) if hx is not None else (), module.input_size, module.hidden_size)
     h, _ = cell(mode, input, hx, None, module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh)
     return h if batched else h.squeeze(0)

@@ -1,7 +1,7 @@
-"""torch.ops.fastnn.rnn_layer / rnn_layer_backward: fake kernels and autograd.
+"""torch.ops.fastnn.rnn_layer / rnn_cell and their backward ops: fake kernels.
 
-rnn_layer runs one recurrent layer in one direction over a whole sequence (a cell
-is the same op with T = 1); see csrc/rnn.h for the argument conventions."""
+rnn_layer runs one recurrent layer in one direction over a whole sequence (see
+csrc/rnn.h); rnn_cell runs one step of a cell (see csrc/rnn_cell.h)."""
 import torch
 
 MODES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
@@ -54,8 +54,34 @@ def _rnn_layer_backward_fake(mode, grad_output, grad_hy, grad_cy, input, batch_s
 # once per time step, so per-call overhead matters. Its backward is fastnn::rnn_layer_backward.
 
 
+@torch.library.register_fake("fastnn::rnn_cell")
+def _rnn_cell_fake(mode, input, hx, cx, w_ih, w_hh, b_ih, b_hh):
+    torch._check(mode in MODES, lambda: f"rnn_cell: mode must be one of {tuple(MODES)}, got '{mode}'")
+    torch._check(input.dim() == 2, lambda: f"rnn_cell: input must be 2-D [batch, input_size], got {input.dim()}-D")
+    hidden = w_ih.shape[0] // MODES[mode]
+    batch = input.shape[0]
+    hy = input.new_empty((batch, hidden))
+    cy = input.new_empty((batch, hidden)) if mode == "lstm" else input.new_empty((0,))
+    return hy, cy, input.new_empty((batch, workspace_cols(mode, hidden)))
+
+
+@torch.library.register_fake("fastnn::rnn_cell_backward")
+def _rnn_cell_backward_fake(mode, grad_hy, grad_cy, input, hx, cx, w_ih, w_hh, hy, workspace, output_mask):
+    gates = w_ih.shape[0]
+    empty = input.new_empty((0,))
+
+    def like(t, wanted):
+        return t.new_empty(t.shape) if wanted and t is not None else empty
+    return (like(input, output_mask[0]), like(hx, output_mask[1]), like(cx, output_mask[1]),
+            like(w_ih, output_mask[2]), like(w_hh, output_mask[2]),
+            input.new_empty((gates,)) if output_mask[3] else empty,
+            input.new_empty((gates,)) if output_mask[3] else empty)
+
+
+# Autograd for rnn_cell is registered in C++ as well (csrc/rnn_cell_autograd.cpp).
+
+
 def cell(mode, input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
-    """One step of a batched cell ([batch, input_size] -> hy, cy): rnn_layer with T = 1."""
-    _, hy, cy, _ = torch.ops.fastnn.rnn_layer(mode, input.unsqueeze(0), None, hx, cx, w_ih, w_hh, b_ih, b_hh,
-                                              None, False)
+    """One step of a batched cell ([batch, input_size] -> hy, cy); hx / cx None are zero states."""
+    hy, cy, _ = torch.ops.fastnn.rnn_cell(mode, input, hx, cx, w_ih, w_hh, b_ih, b_hh)
     return hy, cy

@@ -219,7 +219,7 @@ void choose_split(int64_t tiles_m, int64_t tiles_n, int64_t mr, int64_t nr, int6
 }
 
 // Rows of A up to which the unpacked dot-product path beats packing B.
-constexpr int64_t kDotMaxM = 32;
+static const int64_t kDotMaxM = std::getenv("DOTM") ? std::atoi(std::getenv("DOTM")) : 32;
 
 // Small-M float GEMM with k-contiguous operands: dot products, no packing.
 template <typename T>

@@ -1,6 +1,6 @@
 // Fast packing of row-major float rows (k contiguous) into panels whose width
-// is a multiple of 8: 8x8 blocks are transposed in registers (AVX2 shuffles)
-// instead of element by element. Falls back (returns false) elsewhere.
+// is a multiple of 4: 8x8 (and 4x8) blocks are transposed in registers (AVX2
+// shuffles) instead of element by element. Falls back (returns false) elsewhere.
 #include "pack_x86.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -9,12 +9,16 @@
 namespace fastnn::cpu {
 namespace {
 
+// ROWS = 8: an 8x8 block; ROWS = 4: 4 rows x 8 k, storing 4 floats per k
+// (the last group of a 12-wide strip).
+template <int ROWS>
 __attribute__((target("avx2"))) inline void transpose8x8_store(const float* src, int64_t rs, float* dst,
                                                               int64_t dst_stride) {
+  const __m256 zero = _mm256_setzero_ps();
   __m256 r0 = _mm256_loadu_ps(src + 0 * rs), r1 = _mm256_loadu_ps(src + 1 * rs);
   __m256 r2 = _mm256_loadu_ps(src + 2 * rs), r3 = _mm256_loadu_ps(src + 3 * rs);
-  __m256 r4 = _mm256_loadu_ps(src + 4 * rs), r5 = _mm256_loadu_ps(src + 5 * rs);
-  __m256 r6 = _mm256_loadu_ps(src + 6 * rs), r7 = _mm256_loadu_ps(src + 7 * rs);
+  __m256 r4 = ROWS == 8 ? _mm256_loadu_ps(src + 4 * rs) : zero, r5 = ROWS == 8 ? _mm256_loadu_ps(src + 5 * rs) : zero;
+  __m256 r6 = ROWS == 8 ? _mm256_loadu_ps(src + 6 * rs) : zero, r7 = ROWS == 8 ? _mm256_loadu_ps(src + 7 * rs) : zero;
   __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
   __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
@@ -23,14 +27,25 @@ __attribute__((target("avx2"))) inline void transpose8x8_store(const float* src,
   __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
   __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
   __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  _mm256_storeu_ps(dst + 0 * dst_stride, _mm256_permute2f128_ps(u0, u4, 0x20));
-  _mm256_storeu_ps(dst + 1 * dst_stride, _mm256_permute2f128_ps(u1, u5, 0x20));
-  _mm256_storeu_ps(dst + 2 * dst_stride, _mm256_permute2f128_ps(u2, u6, 0x20));
-  _mm256_storeu_ps(dst + 3 * dst_stride, _mm256_permute2f128_ps(u3, u7, 0x20));
-  _mm256_storeu_ps(dst + 4 * dst_stride, _mm256_permute2f128_ps(u0, u4, 0x31));
-  _mm256_storeu_ps(dst + 5 * dst_stride, _mm256_permute2f128_ps(u1, u5, 0x31));
-  _mm256_storeu_ps(dst + 6 * dst_stride, _mm256_permute2f128_ps(u2, u6, 0x31));
-  _mm256_storeu_ps(dst + 7 * dst_stride, _mm256_permute2f128_ps(u3, u7, 0x31));
+  if constexpr (ROWS == 8) {
+    _mm256_storeu_ps(dst + 0 * dst_stride, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + 1 * dst_stride, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * dst_stride, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * dst_stride, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * dst_stride, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * dst_stride, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * dst_stride, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * dst_stride, _mm256_permute2f128_ps(u3, u7, 0x31));
+  } else {  // rows 0-3 of each k sit in the low 128 bits
+    _mm_storeu_ps(dst + 0 * dst_stride, _mm256_castps256_ps128(u0));
+    _mm_storeu_ps(dst + 1 * dst_stride, _mm256_castps256_ps128(u1));
+    _mm_storeu_ps(dst + 2 * dst_stride, _mm256_castps256_ps128(u2));
+    _mm_storeu_ps(dst + 3 * dst_stride, _mm256_castps256_ps128(u3));
+    _mm_storeu_ps(dst + 4 * dst_stride, _mm256_extractf128_ps(u0, 1));
+    _mm_storeu_ps(dst + 5 * dst_stride, _mm256_extractf128_ps(u1, 1));
+    _mm_storeu_ps(dst + 6 * dst_stride, _mm256_extractf128_ps(u2, 1));
+    _mm_storeu_ps(dst + 7 * dst_stride, _mm256_extractf128_ps(u3, 1));
+  }
 }
 
 bool cpu_has_avx2() {
@@ -45,19 +60,21 @@ bool cpu_has_avx2() {
 
 __attribute__((target("avx2"))) bool pack_rowmajor_f32_x86(const float* src, int64_t rs, int64_t rc,
                                                            int64_t kc, int64_t width, float* dst) {
-  if (width % 8 != 0 || !cpu_has_avx2()) return false;
+  if (width % 4 != 0 || !cpu_has_avx2()) return false;
   for (int64_t s0 = 0; s0 < rc; s0 += width) {
     const int64_t rows = rc - s0 < width ? rc - s0 : width;
     float* d = dst + (s0 / width) * kc * width;
     const float* sp = src + s0 * rs;
-    const int64_t full = rows / 8 * 8, kfull = kc / 8 * 8;
+    // groups of 8 rows, then one of 4 (12-wide strips)
+    const int64_t full8 = rows / 8 * 8, full = full8 + (rows - full8) / 4 * 4, kfull = kc / 8 * 8;
     // k outer: each 8-k chunk writes whole packed rows (width floats, full
     // cache lines) while the source lines of all rows stay in L1.
-    for (int64_t k = 0; k < kfull; k += 8)
-      for (int64_t r = 0; r < full; r += 8) transpose8x8_store(sp + r * rs + k, rs, d + k * width + r, width);
-    for (int64_t r = 0; r < full; r += 8)
-      for (int64_t k = kfull; k < kc; ++k)
-        for (int64_t i = 0; i < 8; ++i) d[k * width + r + i] = sp[(r + i) * rs + k];
+    for (int64_t k = 0; k < kfull; k += 8) {
+      for (int64_t r = 0; r < full8; r += 8) transpose8x8_store<8>(sp + r * rs + k, rs, d + k * width + r, width);
+      if (full > full8) transpose8x8_store<4>(sp + full8 * rs + k, rs, d + k * width + full8, width);
+    }
+    for (int64_t r = 0; r < full; ++r)
+      for (int64_t k = kfull; k < kc; ++k) d[k * width + r] = sp[r * rs + k];
     for (int64_t r = full; r < rows; ++r)
       for (int64_t k = 0; k < kc; ++k) d[k * width + r] = sp[r * rs + k];
     for (int64_t r = rows; r < width; ++r)

@@ -4,6 +4,6 @@
 namespace fastnn::cpu {
 // Packs rc rows of src (row stride rs, k contiguous), kc values each, into the
 // panel layout of gemm.h with the given strip width. Returns false (nothing
-// written) when the CPU lacks AVX2 or width is not a multiple of 8.
+// written) when the CPU lacks AVX2 or width is not a multiple of 4.
 bool pack_rowmajor_f32_x86(const float* src, int64_t rs, int64_t rc, int64_t kc, int64_t width, float* dst);
 }  // namespace fastnn::cpu
