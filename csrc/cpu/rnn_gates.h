@@ -6,15 +6,30 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "gemm/activation.h"
 
 namespace fastnn::cpu::rnn {
 
+namespace detail {
+// AVX-512 float32 versions (rnn_gates_avx512.cpp); false when the CPU lacks AVX-512.
+bool lstm_forward_f32(int64_t H, int64_t w, float* g, float* c_state, float* h);
+bool lstm_backward_f32(int64_t H, int64_t w, const float* ws, const float* c_prev, const float* dh, float* dc,
+                       float* tanh_c, float* dg);
+bool gru_forward_f32(int64_t H, int64_t w, const float* gx, const float* gh, int64_t sh, const float* h_prev,
+                     float* ws, float* h);
+bool gru_backward_f32(int64_t H, int64_t w, const float* ws, const float* h_prev, const float* dh, float* dgx,
+                      float* dgh, float* dh_direct);
+}  // namespace detail
+
 // LSTM forward. g: 4 gate pre-activations (in) -> activated i,f,g,o (out),
 // and c (out) at g + 4H. c_state: c_prev (in) -> c (out). h: o * tanh(c).
 template <typename T>
 inline void lstm_forward_units(int64_t H, int64_t w, T* g, T* c_state, T* h) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (detail::lstm_forward_f32(H, w, g, c_state, h)) return;
+  }
   sigmoid_inplace(g, w);
   sigmoid_inplace(g + H, w);
   tanh_inplace(g + 2 * H, w);
@@ -33,6 +48,9 @@ inline void lstm_forward_units(int64_t H, int64_t w, T* g, T* c_state, T* h) {
 template <typename T>
 inline void lstm_backward_units(int64_t H, int64_t w, const T* ws, const T* c_prev, const T* dh, T* dc,
                                 T* tanh_c, T* dg) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (detail::lstm_backward_f32(H, w, ws, c_prev, dh, dc, tanh_c, dg)) return;
+  }
   const T *gi = ws, *gf = ws + H, *gg = ws + 2 * H, *go = ws + 3 * H, *c = ws + 4 * H;
   std::copy(c, c + w, tanh_c);
   tanh_inplace(tanh_c, w);
@@ -53,6 +71,9 @@ inline void lstm_backward_units(int64_t H, int64_t w, const T* ws, const T* c_pr
 template <typename T>
 inline void gru_forward_units(int64_t H, int64_t w, const T* gx, const T* gh, int64_t sh, const T* h_prev, T* ws,
                               T* h) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (detail::gru_forward_f32(H, w, gx, gh, sh, h_prev, ws, h)) return;
+  }
   T *r = ws, *z = ws + H, *n = ws + 2 * H, *hn = ws + 3 * H;
   for (int64_t j = 0; j < w; ++j) {
     r[j] = gx[j] + gh[j];
@@ -74,6 +95,9 @@ inline void gru_forward_units(int64_t H, int64_t w, const T* gx, const T* gh, in
 template <typename T>
 inline void gru_backward_units(int64_t H, int64_t w, const T* ws, const T* h_prev, const T* dh, T* dgx, T* dgh,
                                T* dh_direct) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (detail::gru_backward_f32(H, w, ws, h_prev, dh, dgx, dgh, dh_direct)) return;
+  }
   const T *r = ws, *z = ws + H, *n = ws + 2 * H, *hn = ws + 3 * H;
   for (int64_t j = 0; j < w; ++j) {
     const T dn = dh[j] * (T(1) - z[j]) * (T(1) - n[j] * n[j]);

@@ -15,72 +15,126 @@ namespace fastnn::cpu::rnn {
 namespace {
 
 #ifdef FASTNN_RNN_HAVE_AVX512
-// M rows (1..4) x all N columns, NR = 32: per K step, two B vectors feed 2*M FMAs.
+// Writes (or accumulates) the M x 32 block of strip s from its two accumulator vectors per row.
+template <int M>
+FASTNN_RNN_AVX512 inline void store_strip(const __m512 (&v0)[M], const __m512 (&v1)[M], int64_t s, int64_t N,
+                                          float* c, int64_t ldc, const float* bias, bool accumulate) {
+  const int64_t j0 = s * 32, valid = std::min<int64_t>(32, N - j0);
+  const __mmask16 m0 = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);
+  const __mmask16 m1 = valid >= 32 ? __mmask16(0xFFFF) : valid > 16 ? __mmask16((1u << (valid - 16)) - 1) : 0;
+  __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+  if (bias) {
+    bias0 = _mm512_maskz_loadu_ps(m0, bias + j0);
+    bias1 = _mm512_maskz_loadu_ps(m1, bias + j0 + 16);
+  }
+  for (int m = 0; m < M; ++m) {
+    float* cm = c + m * ldc + j0;
+    __m512 a0 = _mm512_add_ps(v0[m], bias0), a1 = _mm512_add_ps(v1[m], bias1);
+    if (accumulate) {
+      a0 = _mm512_add_ps(a0, _mm512_maskz_loadu_ps(m0, cm));
+      a1 = _mm512_add_ps(a1, _mm512_maskz_loadu_ps(m1, cm + 16));
+    }
+    _mm512_mask_storeu_ps(cm, m0, a0);
+    _mm512_mask_storeu_ps(cm + 16, m1, a1);
+  }
+}
+
+// M rows (1..4) x one strip of 32 columns: per K step, two B vectors feed
+// 2*M FMAs; even and odd k use separate accumulators so that even one row
+// keeps four independent FMA chains in flight.
+template <int M>
+FASTNN_RNN_AVX512 void one_strip(int64_t s, const float* a, int64_t lda, const PackedB<float>& b, float* c,
+                                 int64_t ldc, const float* bias, bool accumulate, bool backwards) {
+  const int64_t K = b.K, kc = b.kc, kblocks = (K + kc - 1) / kc;
+  __m512 acc0[M], acc1[M], odd0[M], odd1[M];
+  for (int m = 0; m < M; ++m) acc0[m] = acc1[m] = odd0[m] = odd1[m] = _mm512_setzero_ps();
+  for (int64_t pi = 0; pi < kblocks; ++pi) {
+    const int64_t pc = (backwards ? kblocks - 1 - pi : pi) * kc;
+    const int64_t kcb = std::min(kc, K - pc);
+    const float* bp = b.block(pc) + s * kcb * 32;
+    const float* ap = a + pc;
+    int64_t k = 0;
+    for (; k + 1 < kcb; k += 2) {
+      _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1024), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1040), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1056), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1072), _MM_HINT_T0);
+      const __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
+      const __m512 c0 = _mm512_load_ps(bp + k * 32 + 32), c1 = _mm512_load_ps(bp + k * 32 + 48);
+      for (int m = 0; m < M; ++m) {
+        const __m512 am = _mm512_set1_ps(ap[m * lda + k]);
+        const __m512 an = _mm512_set1_ps(ap[m * lda + k + 1]);
+        acc0[m] = _mm512_fmadd_ps(am, b0, acc0[m]);
+        acc1[m] = _mm512_fmadd_ps(am, b1, acc1[m]);
+        odd0[m] = _mm512_fmadd_ps(an, c0, odd0[m]);
+        odd1[m] = _mm512_fmadd_ps(an, c1, odd1[m]);
+      }
+    }
+    for (; k < kcb; ++k) {
+      const __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
+      for (int m = 0; m < M; ++m) {
+        const __m512 am = _mm512_set1_ps(ap[m * lda + k]);
+        acc0[m] = _mm512_fmadd_ps(am, b0, acc0[m]);
+        acc1[m] = _mm512_fmadd_ps(am, b1, acc1[m]);
+      }
+    }
+  }
+  for (int m = 0; m < M; ++m) {
+    acc0[m] = _mm512_add_ps(acc0[m], odd0[m]);
+    acc1[m] = _mm512_add_ps(acc1[m], odd1[m]);
+  }
+  store_strip<M>(acc0, acc1, s, b.N, c, ldc, bias, accumulate);
+}
+
+// M rows (3..4) x two strips (64 columns): each broadcast of A feeds 4 FMAs,
+// so a K step loads 4 B vectors + M broadcasts for 4*M FMAs (one strip at a
+// time needs 2 + M loads for only 2*M FMAs and is bound by the load ports).
+template <int M>
+FASTNN_RNN_AVX512 void two_strips(int64_t s, const float* a, int64_t lda, const PackedB<float>& b, float* c,
+                                  int64_t ldc, const float* bias, bool accumulate, bool backwards) {
+  const int64_t K = b.K, kc = b.kc, kblocks = (K + kc - 1) / kc;
+  __m512 x0[M], x1[M], y0[M], y1[M];
+  for (int m = 0; m < M; ++m) x0[m] = x1[m] = y0[m] = y1[m] = _mm512_setzero_ps();
+  for (int64_t pi = 0; pi < kblocks; ++pi) {
+    const int64_t pc = (backwards ? kblocks - 1 - pi : pi) * kc;
+    const int64_t kcb = std::min(kc, K - pc);
+    const float* bp = b.block(pc) + s * kcb * 32;
+    const float* bq = bp + kcb * 32;  // strip s + 1
+    const float* ap = a + pc;
+    for (int64_t k = 0; k < kcb; ++k) {
+      _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 512), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(bq + k * 32 + 512), _MM_HINT_T0);
+      const __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
+      const __m512 q0 = _mm512_load_ps(bq + k * 32), q1 = _mm512_load_ps(bq + k * 32 + 16);
+      for (int m = 0; m < M; ++m) {
+        const __m512 am = _mm512_set1_ps(ap[m * lda + k]);
+        x0[m] = _mm512_fmadd_ps(am, b0, x0[m]);
+        x1[m] = _mm512_fmadd_ps(am, b1, x1[m]);
+        y0[m] = _mm512_fmadd_ps(am, q0, y0[m]);
+        y1[m] = _mm512_fmadd_ps(am, q1, y1[m]);
+      }
+    }
+  }
+  store_strip<M>(x0, x1, s, b.N, c, ldc, bias, accumulate);
+  store_strip<M>(y0, y1, s + 1, b.N, c, ldc, bias, accumulate);
+}
+
+// M rows (1..4) x all N columns.
 template <int M>
 FASTNN_RNN_AVX512 void small_f32(const float* a, int64_t lda, const PackedB<float>& b, float* c, int64_t ldc,
                                  const float* bias, bool accumulate, bool backwards) {
-  // Two accumulator sets (even / odd k) so that even one row keeps four
-  // independent FMA chains in flight; the weight stream is prefetched ahead.
-  const int64_t N = b.N, K = b.K, kc = b.kc;
-  const int64_t strips = (N + 31) / 32;
-  const int64_t kblocks = (K + kc - 1) / kc;
-  for (int64_t si = 0; si < strips; ++si) {
-    const int64_t s = backwards ? strips - 1 - si : si;
-    __m512 acc0[M], acc1[M], odd0[M], odd1[M];
-    for (int m = 0; m < M; ++m) acc0[m] = acc1[m] = odd0[m] = odd1[m] = _mm512_setzero_ps();
-    for (int64_t pi = 0; pi < kblocks; ++pi) {
-      const int64_t pc = (backwards ? kblocks - 1 - pi : pi) * kc;
-      const int64_t kcb = std::min(kc, K - pc);
-      const float* bp = b.block(pc) + s * kcb * 32;
-      const float* ap = a + pc;
-      int64_t k = 0;
-      for (; k + 1 < kcb; k += 2) {
-        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1024), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1040), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1056), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(bp + k * 32 + 1072), _MM_HINT_T0);
-        const __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
-        const __m512 c0 = _mm512_load_ps(bp + k * 32 + 32), c1 = _mm512_load_ps(bp + k * 32 + 48);
-        for (int m = 0; m < M; ++m) {
-          const __m512 am = _mm512_set1_ps(ap[m * lda + k]);
-          const __m512 an = _mm512_set1_ps(ap[m * lda + k + 1]);
-          acc0[m] = _mm512_fmadd_ps(am, b0, acc0[m]);
-          acc1[m] = _mm512_fmadd_ps(am, b1, acc1[m]);
-          odd0[m] = _mm512_fmadd_ps(an, c0, odd0[m]);
-          odd1[m] = _mm512_fmadd_ps(an, c1, odd1[m]);
-        }
-      }
-      for (; k < kcb; ++k) {
-        const __m512 b0 = _mm512_load_ps(bp + k * 32), b1 = _mm512_load_ps(bp + k * 32 + 16);
-        for (int m = 0; m < M; ++m) {
-          const __m512 am = _mm512_set1_ps(ap[m * lda + k]);
-          acc0[m] = _mm512_fmadd_ps(am, b0, acc0[m]);
-          acc1[m] = _mm512_fmadd_ps(am, b1, acc1[m]);
-        }
-      }
+  const int64_t strips = (b.N + 31) / 32;
+  if constexpr (M >= 3) {
+    const int64_t pairs = strips / 2;
+    if (strips % 2 && backwards) one_strip<M>(strips - 1, a, lda, b, c, ldc, bias, accumulate, backwards);
+    for (int64_t pi = 0; pi < pairs; ++pi) {
+      const int64_t s = 2 * (backwards ? pairs - 1 - pi : pi);
+      two_strips<M>(s, a, lda, b, c, ldc, bias, accumulate, backwards);
     }
-    for (int m = 0; m < M; ++m) {
-      acc0[m] = _mm512_add_ps(acc0[m], odd0[m]);
-      acc1[m] = _mm512_add_ps(acc1[m], odd1[m]);
-    }
-    const int64_t j0 = s * 32, valid = std::min<int64_t>(32, N - j0);
-    const __mmask16 m0 = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);
-    const __mmask16 m1 = valid >= 32 ? __mmask16(0xFFFF) : valid > 16 ? __mmask16((1u << (valid - 16)) - 1) : 0;
-    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
-    if (bias) {
-      bias0 = _mm512_maskz_loadu_ps(m0, bias + j0);
-      bias1 = _mm512_maskz_loadu_ps(m1, bias + j0 + 16);
-    }
-    for (int m = 0; m < M; ++m) {
-      float* cm = c + m * ldc + j0;
-      __m512 v0 = _mm512_add_ps(acc0[m], bias0), v1 = _mm512_add_ps(acc1[m], bias1);
-      if (accumulate) {
-        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cm));
-        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cm + 16));
-      }
-      _mm512_mask_storeu_ps(cm, m0, v0);
-      _mm512_mask_storeu_ps(cm + 16, m1, v1);
-    }
+    if (strips % 2 && !backwards) one_strip<M>(strips - 1, a, lda, b, c, ldc, bias, accumulate, backwards);
+  } else {
+    for (int64_t si = 0; si < strips; ++si)
+      one_strip<M>(backwards ? strips - 1 - si : si, a, lda, b, c, ldc, bias, accumulate, backwards);
   }
 }
 

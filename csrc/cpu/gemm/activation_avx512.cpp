@@ -1,70 +1,14 @@
-// AVX-512 float32 activations: exp by range reduction + Cephes polynomial
-// (about 1 ulp), erf by Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7).
+// AVX-512 float32 activations and their gradients (vector math in vec_math_avx512.h).
 #include "activation.h"
 #include "microkernel.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define FASTNN_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
-#define FASTNN_AVX512_INLINE static inline __attribute__((always_inline)) FASTNN_AVX512
+#include "vec_math_avx512.h"
 
 namespace fastnn::cpu::detail {
 namespace {
 
-FASTNN_AVX512_INLINE __m512 v(float x) { return _mm512_set1_ps(x); }
-
-FASTNN_AVX512_INLINE __m512 exp_ps(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, v(-104.0f)), v(88.72f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, v(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, v(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, v(-2.12194440e-4f), r);
-  __m512 p = v(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, v(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, v(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, v(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, v(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, v(5.0000001201e-1f));
-  const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), v(1.0f));
-  return _mm512_scalef_ps(y, n);
-}
-
-FASTNN_AVX512_INLINE __m512 sigmoid_ps(__m512 x) {
-  return _mm512_div_ps(v(1.0f), _mm512_add_ps(v(1.0f), exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-
-// tanh(|x|) = 1 - 2 / (exp(2|x|) + 1), sign restored; small |x| uses the odd
-// Taylor polynomial to keep relative accuracy near zero.
-FASTNN_AVX512_INLINE __m512 tanh_ps(__m512 x) {
-  const __m512 ax = _mm512_abs_ps(x);
-  const __m512 e = exp_ps(_mm512_add_ps(ax, ax));
-  __m512 big = _mm512_sub_ps(v(1.0f), _mm512_div_ps(v(2.0f), _mm512_add_ps(e, v(1.0f))));
-  const __m512 x2 = _mm512_mul_ps(x, x);
-  __m512 p = v(-17.0f / 315.0f);
-  p = _mm512_fmadd_ps(p, x2, v(2.0f / 15.0f));
-  p = _mm512_fmadd_ps(p, x2, v(-1.0f / 3.0f));
-  const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, x2), ax, ax);
-  const __mmask16 is_small = _mm512_cmp_ps_mask(ax, v(0.0625f), _CMP_LT_OQ);
-  big = _mm512_mask_blend_ps(is_small, big, small);
-  // copy the sign of x
-  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x80000000));
-  return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big), sign));
-}
-
-FASTNN_AVX512_INLINE __m512 erf_ps(__m512 x) {
-  const __m512 ax = _mm512_abs_ps(x);
-  const __m512 t = _mm512_div_ps(v(1.0f), _mm512_fmadd_ps(v(0.3275911f), ax, v(1.0f)));
-  __m512 p = v(1.061405429f);
-  p = _mm512_fmadd_ps(p, t, v(-1.453152027f));
-  p = _mm512_fmadd_ps(p, t, v(1.421413741f));
-  p = _mm512_fmadd_ps(p, t, v(-0.284496736f));
-  p = _mm512_fmadd_ps(p, t, v(0.254829592f));
-  p = _mm512_mul_ps(p, t);
-  const __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(ax, ax)));
-  const __m512 r = _mm512_fnmadd_ps(p, e, v(1.0f));
-  const __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x80000000));
-  return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), sign));
-}
+using namespace vec;
 
 FASTNN_AVX512_INLINE __m512 act_ps(Act act, __m512 x) {
   switch (act) {
