@@ -10,8 +10,10 @@ from .linear import ACTIVATIONS, NEEDS_PREACT
 
 
 def _require(cond, msg):
+    """msg: the error text, or a function that builds it (only on failure: under
+    torch.compile with dynamic shapes, formatting symbolic sizes cannot be traced)."""
     if not cond:
-        raise RuntimeError(msg)
+        raise RuntimeError(msg() if callable(msg) else msg)
 
 
 def check_conv_args(name, input, weight, bias, stride, padding, dilation, groups):
@@ -27,20 +29,20 @@ def check_conv_args(name, input, weight, bias, stride, padding, dilation, groups
     _require(all(p >= 0 for p in padding),
              f"{name}: padding must be non-negative (negative padding is not supported), got {list(padding)}")
     _require(weight.shape[0] % groups == 0,
-             f"{name}: Given groups={groups}, expected weight to be divisible by {groups} at "
-             f"dimension 0 (out_channels), but got weight of size {list(weight.shape)}")
+             lambda: f"{name}: Given groups={groups}, expected weight to be divisible by {groups} at "
+                     f"dimension 0 (out_channels), but got weight of size {list(weight.shape)}")
     _require(input.shape[1] == weight.shape[1] * groups,
-             f"{name}: Given groups={groups}, weight of size {list(weight.shape)}, expected "
-             f"input{list(input.shape)} to have {weight.shape[1] * groups} channels, but got "
-             f"{input.shape[1]} channels instead")
+             lambda: f"{name}: Given groups={groups}, weight of size {list(weight.shape)}, expected "
+                     f"input{list(input.shape)} to have {weight.shape[1] * groups} channels, but got "
+                     f"{input.shape[1]} channels instead")
     padded = [input.shape[2 + i] + 2 * padding[i] for i in range(d)]
     span = [dilation[i] * (weight.shape[2 + i] - 1) + 1 for i in range(d)]
     _require(all(s <= p for s, p in zip(span, padded)),
-             f"{name}: Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
-             f"Kernel size: ({' x '.join(map(str, span))}). Kernel size can't be greater than actual input size")
+             lambda: f"{name}: Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+                     f"Kernel size: ({' x '.join(map(str, span))}). Kernel size can't be greater than actual input size")
     if bias is not None:
         _require(bias.shape == (weight.shape[0],),
-                 f"{name}: bias must have shape [out_channels] = [{weight.shape[0]}], got {list(bias.shape)}")
+                 lambda: f"{name}: bias must have shape [out_channels] = [{weight.shape[0]}], got {list(bias.shape)}")
 
 
 def _fmt(input, weight):
