@@ -15,6 +15,7 @@
 #include "../linear.h"  // check_cpu_dtype
 #include "conv_driver.h"
 #include "gemm/activation.h"
+#include "output_cache.h"
 
 namespace fastnn::cpu::conv {
 namespace {
@@ -104,7 +105,7 @@ void grad_weight_bias(const Geom& g, const at::Tensor& gy, const at::Tensor& x, 
   const T* xp = x.data_ptr<T>();
   T* gbp = gb ? gb->data_ptr<T>() : nullptr;
   if (depthwise) {
-    at::Tensor tmp = gw ? at::empty({OCtot, g.KH * g.KW}, gw->options()) : at::Tensor();
+    at::Tensor tmp = gw ? cpu::empty_cached({OCtot, g.KH * g.KW}, gw->options()) : at::Tensor();
     depthwise_grad_weight_bias<T>(g, Ctot, nhwc, gyp, xp, gw ? tmp.data_ptr<T>() : nullptr, gbp);
     if (gw) gw->copy_(tmp.view(gw->sizes()));
     return;
@@ -163,11 +164,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward_cpu(
   const at::Tensor x = input.contiguous(fmt);
   at::Tensor gy = grad_output.contiguous(fmt);
   // (outputs must not alias: a fresh empty tensor for each gradient not asked for)
-  at::Tensor gx = at::empty(mask[0] ? input.sizes() : at::IntArrayRef{0}, input.options().memory_format(
+  at::Tensor gx = cpu::empty_cached(mask[0] ? input.sizes() : at::IntArrayRef{0}, input.options().memory_format(
                                                                               mask[0] ? fmt : at::MemoryFormat::Contiguous));
-  at::Tensor gw = at::empty(mask[1] ? weight.sizes() : at::IntArrayRef{0}, weight.options().memory_format(
+  at::Tensor gw = cpu::empty_cached(mask[1] ? weight.sizes() : at::IntArrayRef{0}, weight.options().memory_format(
                                                                                 mask[1] ? fmt : at::MemoryFormat::Contiguous));
-  at::Tensor gb = at::empty({mask[2] ? weight.size(0) : 0}, weight.options());
+  at::Tensor gb = cpu::empty_cached({mask[2] ? weight.size(0) : 0}, weight.options());
   const Geom g = make_geom(x, weight, p);
   if (g.N == 0 || gy.numel() == 0) {  // nothing flows back
     if (mask[0]) gx.zero_();
@@ -177,7 +178,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward_cpu(
   }
   if (act != cpu::Act::None) {  // gz = grad * act'(saved), then the linear conv backward
     const at::Tensor s = saved.contiguous(fmt);
-    at::Tensor gz = at::empty(gy.sizes(), gy.options().memory_format(fmt));
+    at::Tensor gz = cpu::empty_cached(gy.sizes(), gy.options().memory_format(fmt));
     AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "fastnn_conv_act_grad", [&] {
       const scalar_t *gp = gy.data_ptr<scalar_t>(), *sp = s.data_ptr<scalar_t>();
       scalar_t* zp = gz.data_ptr<scalar_t>();

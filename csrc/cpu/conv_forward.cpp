@@ -12,6 +12,7 @@
 #include "../linear.h"  // check_cpu_dtype
 #include "conv_driver.h"
 #include "gemm/activation.h"
+#include "output_cache.h"
 
 namespace fastnn::cpu::conv {
 
@@ -118,12 +119,12 @@ std::tuple<at::Tensor, at::Tensor> conv2d_cpu_common(const at::Tensor& input, co
   const at::Tensor x = input.contiguous(fmt);
   const at::Tensor b = bias.has_value() && bias->defined() ? bias->contiguous() : at::Tensor();
   const auto shape = conv2d_output_shape(input, weight, p);
-  at::Tensor out = at::empty(shape, input.options().memory_format(fmt));
+  at::Tensor out = cpu::empty_cached(shape, input.options().memory_format(fmt));
   if (!keep_preact) {
     cpu::conv::forward_into(x, weight, b, p, act, nhwc, out);
-    return {out, at::empty({0}, input.options())};
+    return {out, cpu::empty_cached({0}, input.options())};
   }
-  at::Tensor pre = at::empty(shape, input.options().memory_format(fmt));
+  at::Tensor pre = cpu::empty_cached(shape, input.options().memory_format(fmt));
   cpu::conv::forward_into(x, weight, b, p, cpu::Act::None, nhwc, pre);
   out.copy_(pre);
   cpu::conv::apply_act_tensor(act, out);

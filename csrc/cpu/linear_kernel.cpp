@@ -8,6 +8,7 @@
 #include "../linear.h"
 #include "gemm/activation.h"
 #include "gemm/gemm.h"
+#include "output_cache.h"
 
 namespace fastnn {
 namespace {
@@ -61,14 +62,14 @@ std::tuple<at::Tensor, at::Tensor> linear_cpu_common(const at::Tensor& input, co
   const at::Tensor w = weight.stride(1) == 1 || weight.stride(0) == 1 ? weight : weight.contiguous();
   at::Tensor b;
   if (bias.has_value() && bias->defined()) b = bias->contiguous();
-  at::Tensor out2 = at::empty({x2.size(0), N}, input.options());
-  at::Tensor pre2 = keep_preact ? at::empty({x2.size(0), N}, input.options()) : at::Tensor();
+  at::Tensor out2 = cpu::empty_cached({x2.size(0), N}, input.options());
+  at::Tensor pre2 = keep_preact ? cpu::empty_cached({x2.size(0), N}, input.options()) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "fastnn_linear", [&] {
     linear_forward_impl<scalar_t>(x2, w, b.defined() ? &b : nullptr, act, out2,
                                   keep_preact ? &pre2 : nullptr);
   });
   const auto shape = out_shape(input, N);
-  return {out2.view(shape), keep_preact ? pre2.view(shape) : at::empty({0}, input.options())};
+  return {out2.view(shape), keep_preact ? pre2.view(shape) : cpu::empty_cached({0}, input.options())};
 }
 
 at::Tensor linear_cpu(const at::Tensor& input, const at::Tensor& weight,
@@ -110,16 +111,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward_cpu(
   const int64_t M = x2.size(0);
   const at::Tensor g2 = as_matrix(grad_output).contiguous();
   at::Tensor gz = g2;
-  at::Tensor grad_input = mask[0] ? at::empty(input.sizes(), input.options()) : at::empty({0}, input.options());
-  at::Tensor grad_weight = mask[1] ? at::empty({N, K}, weight.options()) : at::empty({0}, weight.options());
-  at::Tensor grad_bias = mask[2] ? at::empty({N}, weight.options()) : at::empty({0}, weight.options());
+  at::Tensor grad_input = mask[0] ? cpu::empty_cached(input.sizes(), input.options()) : cpu::empty_cached({0}, input.options());
+  at::Tensor grad_weight = mask[1] ? cpu::empty_cached({N, K}, weight.options()) : cpu::empty_cached({0}, weight.options());
+  at::Tensor grad_bias = mask[2] ? cpu::empty_cached({N}, weight.options()) : cpu::empty_cached({0}, weight.options());
   const at::Tensor w = weight.stride(1) == 1 || weight.stride(0) == 1 ? weight : weight.contiguous();
 
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "fastnn_linear_backward", [&] {
     using T = scalar_t;
     if (act != Act::None || mask[2]) {
       const at::Tensor s2 = act != Act::None ? as_matrix(saved).contiguous() : at::Tensor();
-      if (act != Act::None) gz = at::empty({M, N}, g2.options());
+      if (act != Act::None) gz = cpu::empty_cached({M, N}, g2.options());
       activation_grad_and_bias<T>(act, g2.data_ptr<T>(), s2.defined() ? s2.data_ptr<T>() : nullptr,
                                   gz.data_ptr<T>(), mask[2] ? grad_bias.data_ptr<T>() : nullptr, M, N);
     }

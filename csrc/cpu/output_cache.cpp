@@ -116,7 +116,20 @@ CachedAllocator& allocator() {
 at::Tensor empty_cached(at::IntArrayRef sizes, const at::TensorOptions& options) {
   if (!cache().enabled() || !options.device().is_cpu()) return at::empty(sizes, options);
   return at::detail::empty_generic(sizes, &allocator(), c10::DispatchKeySet(c10::DispatchKey::CPU),
-                                   c10::typeMetaToScalarType(options.dtype()), c10::MemoryFormat::Contiguous);
+                                   c10::typeMetaToScalarType(options.dtype()),
+                                   options.memory_format_opt().value_or(c10::MemoryFormat::Contiguous));
+}
+
+std::shared_ptr<void> cached_block(size_t bytes) {
+  const size_t total = kHeader + (bytes + kAlign - 1) / kAlign * kAlign;
+  if (!cache().enabled()) {
+    void* p = std::aligned_alloc(kAlign, total);
+    TORCH_CHECK(p, "fastnn: out of memory allocating ", total, " bytes");
+    return std::shared_ptr<void>(p, std::free);
+  }
+  auto* base = static_cast<char*>(cache().take(total));
+  reinterpret_cast<Header*>(base)->bytes = total;
+  return std::shared_ptr<void>(base + kHeader, [base](void*) { release(base); });
 }
 
 size_t output_cache_bytes() { return cache().held(); }

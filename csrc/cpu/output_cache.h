@@ -15,12 +15,17 @@
 #include <ATen/ATen.h>
 
 #include <cstddef>
+#include <memory>
 
 namespace fastnn::cpu {
 
-// A contiguous, uninitialised CPU tensor (as at::empty) whose storage comes
-// from, and returns to, the cache.
+// An uninitialised CPU tensor (as at::empty, including options' memory
+// format) whose storage comes from, and returns to, the cache.
 at::Tensor empty_cached(at::IntArrayRef sizes, const at::TensorOptions& options);
+
+// A raw 64-byte aligned buffer of at least `bytes` from the same cache (for
+// packed weights that live for one call), returned to it when released.
+std::shared_ptr<void> cached_block(size_t bytes);
 
 // Bytes held by the cache (not in use by any tensor), and releasing them.
 size_t output_cache_bytes();

@@ -11,6 +11,7 @@
 
 #include "../rnn.h"
 #include "gemm/activation.h"
+#include "output_cache.h"
 #include "rnn_fused.h"
 #include "rnn_gates.h"
 #include "rnn_steps.h"
@@ -65,7 +66,7 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
   const T* cx_p = lstm ? cx.data_ptr<T>() : nullptr;
 
   // h_prev of every row (hx where a row starts): the operand of dW_hh, and GRU's dz.
-  at::Tensor h_prev_all = at::empty({rows, P}, x.options());
+  at::Tensor h_prev_all = empty_cached({rows, P}, x.options());
   T* hp = h_prev_all.data_ptr<T>();
   for (int64_t t = 0; t < d.T; ++t)
     for (int64_t b = 0; b < d.batch_sizes[t]; ++b) {
@@ -74,20 +75,20 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
       std::copy(src, src + P, hp + (d.offsets[t] + b) * P);
     }
 
-  at::Tensor dgx_all = at::empty({rows, G}, x.options());
-  at::Tensor dgh_all = gru ? at::empty({rows, G}, x.options()) : dgx_all;
+  at::Tensor dgx_all = empty_cached({rows, G}, x.options());
+  at::Tensor dgh_all = gru ? empty_cached({rows, G}, x.options()) : dgx_all;
   T* dgx = dgx_all.data_ptr<T>();
   T* dgh = dgh_all.data_ptr<T>();
-  at::Tensor dh_cur = at::empty({d.B, P}, x.options());
+  at::Tensor dh_cur = empty_cached({d.B, P}, x.options());
   at::Tensor dh_raw, dhp_all, hraw_all;
   std::optional<StepGemm<T>> proj_back;
   if (proj) {
-    dh_raw = at::empty({d.B, H}, x.options());
-    dhp_all = at::empty({rows, P}, x.options());
-    hraw_all = at::empty({rows, H}, x.options());
+    dh_raw = empty_cached({d.B, H}, x.options());
+    dhp_all = empty_cached({rows, P}, x.options());
+    hraw_all = empty_cached({rows, H}, x.options());
     proj_back.emplace(cols_of<T>(w_hr), H, P, d.T);
   }
-  at::Tensor tanh_scratch = lstm && !proj ? at::empty({d.B, H}, x.options()) : at::Tensor();
+  at::Tensor tanh_scratch = lstm && !proj ? empty_cached({d.B, H}, x.options()) : at::Tensor();
   const StepGemm<T> hidden_back(cols_of<T>(w_hh), P, G, d.T);
   Epilogue<T> ep_set, ep_acc;
   ep_acc.accumulate = true;
@@ -160,8 +161,8 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
 }
 
 at::Tensor zeros_or(const c10::optional<at::Tensor>& t, at::IntArrayRef shape, const at::Tensor& like) {
-  if (t.has_value() && t->defined()) return t->clone(at::MemoryFormat::Contiguous);
-  return at::zeros(shape, like.options());
+  if (t.has_value() && t->defined()) return empty_cached(t->sizes(), t->options()).copy_(*t);
+  return empty_cached(shape, like.options()).zero_();
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
@@ -176,16 +177,16 @@ rnn_layer_backward_cpu(c10::string_view mode, const c10::optional<at::Tensor>& g
   check_rnn_backward_args(d, grad_output, grad_hy, grad_cy, output, workspace);
   const bool lstm = d.mode == RnnMode::LSTM, proj = w_hr.has_value() && w_hr->defined();
   const auto opts = input.options();
-  const at::Tensor empty = at::empty({0}, opts);
+  const at::Tensor empty = empty_cached({0}, opts);
   Grads g;
-  g.input = mask[0] ? at::empty(input.sizes(), opts) : empty;
+  g.input = mask[0] ? empty_cached(input.sizes(), opts) : empty;
   g.hx = zeros_or(grad_hy, {d.B, d.P}, input);
   g.cx = lstm ? zeros_or(grad_cy, {d.B, d.H}, input) : empty;
-  g.w_ih = mask[1] ? at::empty(w_ih.sizes(), opts) : empty;
-  g.w_hh = mask[1] ? at::empty(w_hh.sizes(), opts) : empty;
-  g.w_hr = mask[1] && proj ? at::empty(w_hr->sizes(), opts) : empty;
-  g.b_ih = mask[2] ? at::empty({d.gates * d.H}, opts) : empty;
-  g.b_hh = mask[2] ? at::empty({d.gates * d.H}, opts) : empty;
+  g.w_ih = mask[1] ? empty_cached(w_ih.sizes(), opts) : empty;
+  g.w_hh = mask[1] ? empty_cached(w_hh.sizes(), opts) : empty;
+  g.w_hr = mask[1] && proj ? empty_cached(w_hr->sizes(), opts) : empty;
+  g.b_ih = mask[2] ? empty_cached({d.gates * d.H}, opts) : empty;
+  g.b_hh = mask[2] ? empty_cached({d.gates * d.H}, opts) : empty;
   const at::Tensor x = input.contiguous().view({d.rows, d.I});
   const at::Tensor out = output.contiguous();
   at::Tensor go;

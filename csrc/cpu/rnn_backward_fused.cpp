@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "gemm/activation.h"
+#include "output_cache.h"
 #include "rnn_fused.h"
 #include "rnn_gates.h"
 #include "rnn_steps.h"
@@ -21,8 +22,8 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
   const UnitSplit split(H, B * G * H);
   const int64_t parts = split.parts;
 
-  at::Tensor dh_t = at::empty({B, H}, w_hh.options());       // dh of the current step, own columns
-  at::Tensor tanh_t = at::empty({B, H}, w_hh.options());     // LSTM scratch
+  at::Tensor dh_t = empty_cached({B, H}, w_hh.options());       // dh of the current step, own columns
+  at::Tensor tanh_t = empty_cached({B, H}, w_hh.options());     // LSTM scratch
   T* dh_cur = dh_t.data_ptr<T>();
   T* tanh_c = tanh_t.data_ptr<T>();
   const T* w = w_hh.data_ptr<T>();

@@ -10,6 +10,7 @@
 
 #include "../rnn.h"
 #include "gemm/activation.h"
+#include "output_cache.h"
 #include "rnn_fused.h"
 #include "rnn_gates.h"
 #include "rnn_steps.h"
@@ -46,7 +47,7 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   if (d.mode == RnnMode::LSTM) {
     in_out = {w, 5 * H, 1};  // gates go to the workspace's first 4H columns
   } else if (d.mode == RnnMode::GRU) {
-    xproj = at::empty({rows, G}, x.options());
+    xproj = empty_cached({rows, G}, x.options());
     in_out = {xproj.data_ptr<T>(), G, 1};
   } else {
     in_out = {o, H, 1};  // pre-activations straight into the output
@@ -65,9 +66,9 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   const StepGemm<T> hidden(rows_of<T>(w_hh), G, P, d.T);
   std::optional<StepGemm<T>> projection;
   at::Tensor gh, hraw;
-  if (d.mode == RnnMode::GRU) gh = at::empty({d.B, G}, x.options());
+  if (d.mode == RnnMode::GRU) gh = empty_cached({d.B, G}, x.options());
   if (proj) {
-    hraw = at::empty({d.B, H}, x.options());
+    hraw = empty_cached({d.B, H}, x.options());
     projection.emplace(rows_of<T>(w_hr), P, H, d.T);
   }
   Epilogue<T> ep_acc;
@@ -116,11 +117,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rnn_layer_cpu(
   const at::Tensor x = input.contiguous().view({d.rows, d.I});
   std::vector<int64_t> out_shape(input.sizes().begin(), input.sizes().end());
   out_shape.back() = d.P;
-  at::Tensor out = at::empty(out_shape, input.options());
-  at::Tensor hy = hx.clone(at::MemoryFormat::Contiguous);
-  at::Tensor cy = d.mode == RnnMode::LSTM ? cx->clone(at::MemoryFormat::Contiguous)
-                                          : at::empty({0}, input.options());
-  at::Tensor ws = at::empty({d.rows, rnn_workspace_cols(d.mode, d.H)}, input.options());
+  at::Tensor out = empty_cached(out_shape, input.options());
+  at::Tensor hy = empty_cached(hx.sizes(), hx.options()).copy_(hx);
+  at::Tensor cy = d.mode == RnnMode::LSTM ? empty_cached(cx->sizes(), cx->options()).copy_(*cx)
+                                          : empty_cached({0}, input.options());
+  at::Tensor ws = empty_cached({d.rows, rnn_workspace_cols(d.mode, d.H)}, input.options());
   const at::Tensor none;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "fastnn_rnn_layer", [&] {
     forward_impl<scalar_t>(d, reverse, x, w_ih, w_hh, b_ih.value_or(none), b_hh.value_or(none),

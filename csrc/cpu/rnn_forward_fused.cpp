@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "gemm/activation.h"
+#include "output_cache.h"
 #include "rnn_fused.h"
 #include "rnn_gates.h"
 #include "rnn_steps.h"
@@ -21,11 +22,11 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
   const int64_t parts = split.parts;
 
   // h double buffer: step s reads hbuf[s % 2] and writes hbuf[(s + 1) % 2]
-  at::Tensor hbuf_t = at::empty({2, B, H}, w_hh.options());
+  at::Tensor hbuf_t = empty_cached({2, B, H}, w_hh.options());
   T* hbuf = hbuf_t.data_ptr<T>();
   std::copy(hy, hy + B * H, hbuf);
   std::copy(hy, hy + B * H, hbuf + B * H);
-  at::Tensor gh_t = gru ? at::empty({parts, B, 3 * split.chunk}, w_hh.options()) : at::Tensor();
+  at::Tensor gh_t = gru ? empty_cached({parts, B, 3 * split.chunk}, w_hh.options()) : at::Tensor();
   const T* w = w_hh.data_ptr<T>();
   const int64_t s0 = w_hh.stride(0), s1 = w_hh.stride(1);
 

@@ -20,6 +20,7 @@
 #include "gemm.h"
 #include "gemm_dot.h"
 #include "microkernel.h"
+#include "../output_cache.h"
 
 namespace fastnn::cpu {
 namespace {
@@ -263,8 +264,7 @@ PackedB<T> pack_b_threads(const RowSource<T>& bt, int64_t N, int64_t K, int64_t 
   if (scratch) {
     p.buf = std::shared_ptr<T>(std::shared_ptr<T>(), scratch->get(elems));  // non-owning
   } else {
-    p.buf = std::shared_ptr<T>(static_cast<T*>(std::aligned_alloc(64, (elems * sizeof(T) + 63) / 64 * 64)),
-                               std::free);
+    p.buf = std::static_pointer_cast<T>(cached_block(elems * sizeof(T)));  // no page faults on reuse
   }
   const int64_t kblocks = (K + p.kc - 1) / p.kc;
   // one task = one K block x a run of strips (about 64 KiB of packed data)
