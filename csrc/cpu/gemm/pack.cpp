@@ -21,9 +21,12 @@ void pack_strided(const T* data, int64_t rs, int64_t cs, int64_t r0, int64_t rc,
     const T* src = data + (r0 + s0) * rs + k0 * cs;
     if (rs == 1) {
       // rows are contiguous for a fixed k: copy `rows` elements per k
+      // (a plain loop: a memcpy call per dozen floats cost more than the copy)
       for (int64_t k = 0; k < kc; ++k) {
-        std::memcpy(d + k * width, src + k * cs, sizeof(T) * rows);
-        for (int64_t r = rows; r < width; ++r) d[k * width + r] = T(0);
+        const T* sk = src + k * cs;
+        T* dk = d + k * width;
+        for (int64_t r = 0; r < rows; ++r) dk[r] = sk[r];
+        for (int64_t r = rows; r < width; ++r) dk[r] = T(0);
       }
     } else {
       // k is the contiguous (or generic) direction: gather in 16-wide k chunks
