@@ -144,3 +144,86 @@ def test_cell_dtype_error():
     m = fastnn.LSTMCell(5, 6).to(torch.bfloat16)
     with pytest.raises(RuntimeError, match=r"rnn_cell: input must be float32 or float64, got BFloat16"):
         m(torch.randn(2, 5, dtype=torch.bfloat16))
+
+
+# ---- the op itself: torch.ops.fastnn.rnn_cell / rnn_cell_backward -------------------------------
+
+MODES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+def _cell_args(mode, state=True, bias=True, dtype=torch.float64, rg=True, B=3, I=5, H=4):
+    g = MODES[mode]
+    t = lambda *s: torch.randn(*s, dtype=dtype).requires_grad_(rg)  # noqa: E731
+    hx = t(B, H) if state else None
+    cx = t(B, H) if state and mode == "lstm" else None
+    return (mode, t(B, I), hx, cx, t(g * H, I), t(g * H, H), t(g * H) if bias else None, t(g * H) if bias else None)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("state", [True, False])
+def test_op_gradcheck(mode, state):
+    args = _cell_args(mode, state=state)
+
+    def f(*tensors):
+        it = iter(tensors)
+        full = [next(it) if isinstance(a, torch.Tensor) else a for a in args]
+        hy, cy, _ = torch.ops.fastnn.rnn_cell(*full)
+        return (hy, cy) if mode == "lstm" else hy
+    assert torch.autograd.gradcheck(f, tuple(a for a in args if isinstance(a, torch.Tensor)))
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("state", [True, False])
+def test_zero_state_equals_explicit_zeros(mode, state):
+    """hx = None is the zero state: same outputs and weight gradients as passing zeros."""
+    args = list(_cell_args(mode, state=False))
+    zeros = list(args)
+    zeros[2] = torch.zeros(3, 4, dtype=torch.float64)
+    if mode == "lstm":
+        zeros[3] = torch.zeros(3, 4, dtype=torch.float64)
+    outs = [torch.ops.fastnn.rnn_cell(*a) for a in (args, zeros)]
+    torch.testing.assert_close(outs[0][0], outs[1][0], **TOL[torch.float64])
+    torch.testing.assert_close(outs[0][1], outs[1][1], **TOL[torch.float64])
+    grads = [torch.autograd.grad(o[0].sum() + (o[1].sum() if mode == "lstm" else 0), (args[4], args[5], args[6]))
+             for o in outs]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, **TOL[torch.float64])
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("state", [True, False])
+def test_op_opcheck(mode, state):
+    torch.library.opcheck(torch.ops.fastnn.rnn_cell.default, _cell_args(mode, state=state, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_backward_op_opcheck(mode):
+    args = _cell_args(mode, rg=False)
+    hy, cy, ws = torch.ops.fastnn.rnn_cell(*args)
+    _, x, hx, cx, w_ih, w_hh, _, _ = args
+    grad_cy = torch.randn_like(cy) if mode == "lstm" else None
+    torch.library.opcheck(torch.ops.fastnn.rnn_cell_backward.default,
+                          (mode, torch.randn_like(hy), grad_cy, x, hx, cx, w_ih, w_hh, hy, ws, [True, True, True, True]))
+
+
+OP_ERRORS = [
+    (dict(mode="lsmt"), r"rnn_cell: mode must be one of 'lstm', 'gru', 'rnn_tanh', 'rnn_relu', got 'lsmt'"),
+    (dict(x=torch.randn(2, 3, 5)), r"rnn_cell: input must be 2-D \[batch, input_size\], got 3-D"),
+    (dict(x=torch.randn(3, 6)), r"rnn_cell: input.size\(1\) must equal input_size = w_ih.size\(1\) = 5, got 6"),
+    (dict(w_hh=torch.randn(16, 5)), r"rnn_cell: w_hh must have shape \[G\*hidden_size, hidden_size\] = \[16, 4\], "
+                                    r"got \[16, 5\]"),
+    (dict(hx=torch.randn(2, 4)), r"rnn_cell: hx must have shape \[batch, hidden_size\] = \[3, 4\], got \[2, 4\]"),
+    (dict(b_hh=None), r"rnn_cell: b_ih and b_hh must both be given or both be None"),
+    (dict(mode="gru", w_ih=torch.randn(12, 5), w_hh=torch.randn(12, 4), b_ih=torch.randn(12), b_hh=torch.randn(12)),
+     r"rnn_cell: cx \(cell state\) is only used by mode 'lstm', got one for 'gru'"),
+    (dict(x=torch.randn(3, 5, dtype=torch.float16)), r"rnn_cell: input must be float32 or float64, got Half"),
+]
+
+
+@pytest.mark.parametrize("change,match", OP_ERRORS)
+def test_op_errors(change, match):
+    args = dict(mode="lstm", x=torch.randn(3, 5), hx=torch.randn(3, 4), cx=torch.randn(3, 4),
+                w_ih=torch.randn(16, 5), w_hh=torch.randn(16, 4), b_ih=torch.randn(16), b_hh=torch.randn(16))
+    args.update(change)
+    with pytest.raises(RuntimeError, match=match):
+        torch.ops.fastnn.rnn_cell(*args.values())
