@@ -13,10 +13,15 @@ namespace fastnn::cpu::vec {
 
 FASTNN_AVX512_INLINE __m512 v(float x) { return _mm512_set1_ps(x); }
 
+// exp(x) for x clamped to [-87.3, 88.3] (2^-126 .. 2^127: the result is
+// always a normal float). n = round(x / ln 2) comes from adding a magic
+// constant (its low mantissa bits then hold n + 127), and 2^n from shifting
+// those bits into the exponent field: cheaper than roundscale + scalef.
 FASTNN_AVX512_INLINE __m512 exp_ps(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, v(-104.0f)), v(88.72f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, v(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  x = _mm512_min_ps(_mm512_max_ps(x, v(-87.3f)), v(88.3f));
+  const __m512 magic = v(12582912.0f + 127.0f);  // 1.5 * 2^23 + exponent bias
+  const __m512 t = _mm512_fmadd_ps(x, v(1.44269504088896341f), magic);
+  const __m512 n = _mm512_sub_ps(t, magic);
   __m512 r = _mm512_fnmadd_ps(n, v(0.693359375f), x);
   r = _mm512_fnmadd_ps(n, v(-2.12194440e-4f), r);
   __m512 p = v(1.9875691500e-4f);
@@ -26,7 +31,8 @@ FASTNN_AVX512_INLINE __m512 exp_ps(__m512 x) {
   p = _mm512_fmadd_ps(p, r, v(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, v(5.0000001201e-1f));
   const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), v(1.0f));
-  return _mm512_scalef_ps(y, n);
+  const __m512 pow2n = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t), 23));
+  return _mm512_mul_ps(y, pow2n);
 }
 
 // 1/x for x >= 1 (all callers): rcp14 refined by one Newton step (about 1
