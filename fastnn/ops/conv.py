@@ -6,7 +6,7 @@ functional layer (fastnn.functional.conv1d/conv2d) maps every torch.nn option on
 import torch
 from torch._prims_common import suggest_memory_format
 
-from .linear import ACTIVATIONS, NEEDS_PREACT
+from .linear import ACTIVATIONS
 
 
 def _require(cond, msg):
@@ -96,59 +96,6 @@ def _conv2d_backward_fake(grad_output, input, weight, saved, stride, padding, di
     )
 
 
-def _grads(ctx, grad_output, input, weight, saved):
-    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
-    gi, gw, gb = torch.ops.fastnn.conv2d_backward(
-        grad_output, input, weight, saved, ctx.stride, ctx.padding, ctx.dilation, ctx.groups, ctx.activation,
-        mask)
-    return (gi if mask[0] else None, gw if mask[1] else None, gb if mask[2] else None,
-            None, None, None, None, None)
-
-
-def _remember(ctx, inputs):
-    input, weight, bias, stride, padding, dilation, groups, activation = inputs
-    ctx.stride, ctx.padding, ctx.dilation, ctx.groups = stride, padding, dilation, groups
-    ctx.activation = activation
-    ctx.has_bias = bias is not None
-
-
-# conv2d: relu/tanh/sigmoid derive from the output; gelu/silu recompute the
-# pre-activation (fastnn.functional.conv2d uses conv2d_with_preact instead).
-def _conv2d_setup(ctx, inputs, output):
-    _remember(ctx, inputs)
-    input, weight, bias = inputs[:3]
-    if ctx.activation == "none":
-        ctx.save_for_backward(input, weight, None)
-    elif ctx.activation in NEEDS_PREACT:
-        ctx.save_for_backward(input, weight, bias)
-    else:
-        ctx.save_for_backward(input, weight, output)
-
-
-def _conv2d_backward(ctx, grad_output):
-    input, weight, extra = ctx.saved_tensors
-    if ctx.activation == "none":
-        saved = input.new_empty((0,))
-    elif ctx.activation in NEEDS_PREACT:
-        saved = torch.ops.fastnn.conv2d(input, weight, extra, ctx.stride, ctx.padding, ctx.dilation, ctx.groups,
-                                        "none")
-    else:
-        saved = extra
-    return _grads(ctx, grad_output, input, weight, saved)
-
-
-torch.library.register_autograd("fastnn::conv2d", _conv2d_backward, setup_context=_conv2d_setup)
-
-
-def _preact_setup(ctx, inputs, output):
-    _remember(ctx, inputs)
-    ctx.save_for_backward(inputs[0], inputs[1], output[1])
-    ctx.mark_non_differentiable(output[1])
-
-
-def _preact_backward(ctx, grad_output, _grad_preact):
-    input, weight, preact = ctx.saved_tensors
-    return _grads(ctx, grad_output, input, weight, preact)
-
-
-torch.library.register_autograd("fastnn::conv2d_with_preact", _preact_backward, setup_context=_preact_setup)
+# Autograd for conv2d and conv2d_with_preact is registered in C++ (csrc/conv_autograd.cpp):
+# a Python autograd.Function cost ~30 us a call, more than a small convolution. Each
+# backward is the fastnn::conv2d_backward op.
