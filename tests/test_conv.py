@@ -134,6 +134,29 @@ def test_conv2d_larger(cfg, cl, dtype):
     run_parity(ref, fast, x.contiguous(memory_format=CL) if cl else x, dtype)
 
 
+# ---- channels_last float32 with >= 8 channels per group: the direct (unpacked) kernel -------
+# Cases cross its edges: pixel counts that are not a multiple of 12 (partial tiles), out
+# channels that are not a multiple of 32 (masked strips), several weight blocks (taps * C >
+# 512), groups, stride, dilation, asymmetric padding, a 7x7 window; the input gradient of a
+# stride-1 convolution runs the same kernel with flipped weights and negative padding.
+@pytest.mark.parametrize("cfg", [
+    dict(cin=8, cout=16, k=3, s=1, p=1, g=1, batch=3, size=(5, 7)),
+    dict(cin=64, cout=64, k=3, s=1, p=1, g=1, batch=2, size=(9, 10)),     # 576 > 512: two weight blocks
+    dict(cin=16, cout=33, k=5, s=1, p=2, g=1, batch=2, size=(11, 9), d=2),
+    dict(cin=24, cout=40, k=3, s=2, p=(0, 1), g=1, batch=3, size=(13, 8)),
+    dict(cin=32, cout=48, k=3, s=1, p=0, g=2, batch=2, size=(8, 12)),     # 16 channels per group
+    dict(cin=8, cout=8, k=7, s=1, p=3, g=1, batch=1, size=(10, 13)),      # 49 taps
+    dict(cin=40, cout=70, k=1, s=1, p=0, g=1, batch=2, size=(7, 5)),
+])
+@pytest.mark.parametrize("activation", ["none", "relu"])
+def test_channels_last_direct_kernel(cfg, activation):
+    ref, fast = _pair_mods(torch.nn.Conv2d, fastnn.Conv2d, (cfg["cin"], cfg["cout"], cfg["k"]),
+                           dict(stride=cfg["s"], padding=cfg["p"], groups=cfg["g"], dilation=cfg.get("d", 1)),
+                           torch.float32, activation=activation)
+    x = torch.randn(cfg["batch"], cfg["cin"], *cfg["size"]).contiguous(memory_format=CL)
+    run_parity(ref, fast, x, torch.float32, activation=activation)
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_thread_counts(threads):
     old = torch.get_num_threads()

@@ -8,6 +8,7 @@
 #include <torch/library.h>
 
 #include <tuple>
+#include <type_traits>
 
 #include "../linear.h"  // check_cpu_dtype
 #include "conv_driver.h"
@@ -83,6 +84,9 @@ void forward_impl(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
   }
   const at::Tensor wperm = w.permute({0, 2, 3, 1}).contiguous();  // [OC, K], K = (kh, kw, c)
   const T* wp = wperm.data_ptr<T>();
+  if constexpr (std::is_same_v<T, float>) {
+    if (nhwc_direct_forward_f32(g, G, Ctot, OCtot, xp, wp, b, act, y)) return;
+  }
   for (int64_t gi = 0; gi < G; ++gi) {
     // (also for 1x1: the packer's 8x8 transposes beat the generic strided packing)
     const RowSource<T> col = RowSource<T>::custom(nhwc_im2col<T>(g, xp + gi * g.C, Ctot));
