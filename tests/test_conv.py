@@ -138,7 +138,8 @@ def test_conv2d_larger(cfg, cl, dtype):
 # Cases cross its edges: pixel counts that are not a multiple of 12 (partial tiles), out
 # channels that are not a multiple of 32 (masked strips), several weight blocks (taps * C >
 # 512), groups, stride, dilation, asymmetric padding, a 7x7 window; the input gradient of a
-# stride-1 convolution runs the same kernel with flipped weights and negative padding.
+# stride-1 convolution runs the same kernel with flipped weights and negative padding. With 16k
+# channels per group the weight gradient runs its direct kernel as well.
 @pytest.mark.parametrize("cfg", [
     dict(cin=8, cout=16, k=3, s=1, p=1, g=1, batch=3, size=(5, 7)),
     dict(cin=64, cout=64, k=3, s=1, p=1, g=1, batch=2, size=(9, 10)),     # 576 > 512: two weight blocks
@@ -147,6 +148,7 @@ def test_conv2d_larger(cfg, cl, dtype):
     dict(cin=32, cout=48, k=3, s=1, p=0, g=2, batch=2, size=(8, 12)),     # 16 channels per group
     dict(cin=8, cout=8, k=7, s=1, p=3, g=1, batch=1, size=(10, 13)),      # 49 taps
     dict(cin=40, cout=70, k=1, s=1, p=0, g=1, batch=2, size=(7, 5)),
+    dict(cin=48, cout=20, k=3, s=1, p=0, g=1, batch=2, size=(10, 9)),    # weight-grad strips across taps
 ])
 @pytest.mark.parametrize("activation", ["none", "relu"])
 def test_channels_last_direct_kernel(cfg, activation):

@@ -10,6 +10,7 @@
 #include <torch/library.h>
 
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "../linear.h"  // check_cpu_dtype
@@ -112,6 +113,9 @@ void grad_weight_bias(const Geom& g, const at::Tensor& gy, const at::Tensor& x, 
   }
   if (!gw) return grad_bias_only<T>(gy, nhwc, gbp);
   T* gwp = gw->data_ptr<T>();  // [OC, K] in the layout's K order
+  if constexpr (std::is_same_v<T, float>) {
+    if (nhwc && nhwc_direct_grad_weight_f32(g, G, Ctot, OCtot, xp, gyp, gwp, gbp)) return;
+  }
   const int64_t total = g.N * P, Kb = K + (gb ? 1 : 0);
   const int64_t threads = at::get_num_threads();
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads, total / 256));
