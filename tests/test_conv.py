@@ -134,12 +134,13 @@ def test_conv2d_larger(cfg, cl, dtype):
     run_parity(ref, fast, x.contiguous(memory_format=CL) if cl else x, dtype)
 
 
-# ---- channels_last float32 with >= 8 channels per group: the direct (unpacked) kernel -------
+# ---- float32 with >= 8 channels per group: the direct (unpacked) kernel, channels_last and NCHW ----
 # Cases cross its edges: pixel counts that are not a multiple of 12 (partial tiles), out
 # channels that are not a multiple of 32 (masked strips), several weight blocks (taps * C >
 # 512), groups, stride, dilation, asymmetric padding, a 7x7 window; the input gradient of a
 # stride-1 convolution runs the same kernel with flipped weights and negative padding. With 16k
-# channels per group the weight gradient runs its direct kernel as well.
+# channels per group the channels_last weight gradient runs its direct kernel as well. NCHW
+# (except 1x1) reads its channels H*W apart and scatters the output tile into the planes.
 @pytest.mark.parametrize("cfg", [
     dict(cin=8, cout=16, k=3, s=1, p=1, g=1, batch=3, size=(5, 7)),
     dict(cin=64, cout=64, k=3, s=1, p=1, g=1, batch=2, size=(9, 10)),     # 576 > 512: two weight blocks
@@ -151,12 +152,13 @@ def test_conv2d_larger(cfg, cl, dtype):
     dict(cin=48, cout=20, k=3, s=1, p=0, g=1, batch=2, size=(10, 9)),    # weight-grad strips across taps
 ])
 @pytest.mark.parametrize("activation", ["none", "relu"])
-def test_channels_last_direct_kernel(cfg, activation):
+@pytest.mark.parametrize("cl", [True, False])
+def test_direct_kernel(cfg, activation, cl):
     ref, fast = _pair_mods(torch.nn.Conv2d, fastnn.Conv2d, (cfg["cin"], cfg["cout"], cfg["k"]),
                            dict(stride=cfg["s"], padding=cfg["p"], groups=cfg["g"], dilation=cfg.get("d", 1)),
                            torch.float32, activation=activation)
-    x = torch.randn(cfg["batch"], cfg["cin"], *cfg["size"]).contiguous(memory_format=CL)
-    run_parity(ref, fast, x, torch.float32, activation=activation)
+    x = torch.randn(cfg["batch"], cfg["cin"], *cfg["size"])
+    run_parity(ref, fast, x.contiguous(memory_format=CL) if cl else x, torch.float32, activation=activation)
 
 
 @pytest.mark.parametrize("threads", [1, 3])

@@ -20,11 +20,12 @@ bool is_depthwise(const at::Tensor& x, const at::Tensor& w, int64_t groups);
 void forward_into(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const ConvParams& p,
                   Act act, bool nhwc, at::Tensor& out);
 
-// Channels_last float32 convolution reading the image in place (no im2col
-// packing; conv_nhwc_direct.cpp). wperm: weight as [OC_total, KH, KW, C].
-// Returns false (nothing written) where it does not apply (no AVX-512, fewer
-// than 8 channels per group, windows of more than 64 taps).
-bool nhwc_direct_forward_f32(const Geom& g, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
+// Float32 convolution reading the image in place (no im2col packing;
+// conv_nhwc_direct.cpp), x and y both channels_last or both NCHW (nchw).
+// wperm: weight as [OC_total, KH, KW, C]. Returns false (nothing written)
+// where it does not apply (no AVX-512, fewer than 8 channels per group,
+// windows of more than 64 taps).
+bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
                              const float* wperm, const float* bias, Act act, float* y);
 
 // The weight (and bias) gradient of the same: gw [OC_total, KH, KW, C] (channels_last

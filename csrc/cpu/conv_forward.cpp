@@ -66,6 +66,12 @@ void forward_impl(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
   }
   Epilogue<T> ep;
   ep.act = act;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!nhwc && !g.is_pointwise()) {
+      const at::Tensor wperm = w.permute({0, 2, 3, 1}).contiguous();  // [OC, KH, KW, C]
+      if (direct_conv_forward_f32(g, /*nchw=*/true, G, Ctot, OCtot, xp, wperm.data_ptr<T>(), b, act, y)) return;
+    }
+  }
   if (!nhwc) {
     const at::Tensor wc = w.contiguous();  // [OC, K], K = (c, kh, kw)
     const T* wp = wc.data_ptr<T>();
@@ -85,7 +91,7 @@ void forward_impl(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
   const at::Tensor wperm = w.permute({0, 2, 3, 1}).contiguous();  // [OC, K], K = (kh, kw, c)
   const T* wp = wperm.data_ptr<T>();
   if constexpr (std::is_same_v<T, float>) {
-    if (nhwc_direct_forward_f32(g, G, Ctot, OCtot, xp, wp, b, act, y)) return;
+    if (direct_conv_forward_f32(g, /*nchw=*/false, G, Ctot, OCtot, xp, wp, b, act, y)) return;
   }
   for (int64_t gi = 0; gi < G; ++gi) {
     // (also for 1x1: the packer's 8x8 transposes beat the generic strided packing)

@@ -1,4 +1,5 @@
-// Channels_last convolution without im2col packing (float32, AVX-512).
+// Convolution without im2col packing (float32, AVX-512), for channels_last and
+// NCHW inputs alike.
 //
 // The implicit-GEMM path packs an im2col panel of A for every block of output
 // pixels; with out_channels of 64-128 each packed value feeds only that many
@@ -6,13 +7,16 @@
 // reads A straight from the image: for 12 output pixels it is given, per
 // window tap, 12 pointers to the input pixels' channel vectors (or to a zero
 // row where the tap falls into the padding) and walks the channels. Only the
-// weights are packed, once per call.
+// weights are packed, once per call. An NCHW image is read the same way, its
+// channels H*W apart instead of adjacent, and the output tile is scattered
+// into the channel planes.
 //
 //   Y[t, oc] = act(sum_{tap, c} X[pixel(t, tap), c] * W[oc, tap, c] + bias[oc])
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "conv_driver.h"
@@ -32,9 +36,11 @@ constexpr int kCols = 32;   // output channels per micro-tile (two zmm)
 constexpr int64_t kTargetKC = 512;  // reduction length per weight block (taps * C)
 
 // c[0..12) rows x 32 columns (+)= sum over `taps` taps and C channels of
-// a[tap][i][c] * b[tap*C + c][j]; `cols` < 32 masks the last strip.
-FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, const float* const* ptrs, const float* b, float* c,
-                                int64_t ldc, bool load_c, int cols) {
+// a[tap][i][c] * b[tap*C + c][j], where a[tap][i][c] = ptrs[tap*12 + i][c*cs]
+// (cs: channel stride of the image, 1 for NHWC, H*W for NCHW); `cols` < 32
+// masks the last strip.
+FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, int64_t cs, const float* const* ptrs, const float* b,
+                                float* c, int64_t ldc, bool load_c, int cols) {
   __m512 acc0[kRows], acc1[kRows];
 #pragma GCC unroll 12
   for (int i = 0; i < kRows; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
@@ -43,12 +49,12 @@ FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, const float* const* ptr
     const float *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3], *p4 = p[4], *p5 = p[5];
     const float *p6 = p[6], *p7 = p[7], *p8 = p[8], *p9 = p[9], *p10 = p[10], *p11 = p[11];
 #pragma GCC unroll 2
-    for (int64_t ci = 0; ci < C; ++ci) {
+    for (int64_t ci = 0, o = 0; ci < C; ++ci, o += cs) {
       const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
       b += kCols;
 #define FASTNN_ROW(i)                                   \
   {                                                     \
-    const __m512 a = _mm512_set1_ps(p##i[ci]);          \
+    const __m512 a = _mm512_set1_ps(p##i[o]);           \
     acc0[i] = _mm512_fmadd_ps(a, b0, acc0[i]);          \
     acc1[i] = _mm512_fmadd_ps(a, b1, acc1[i]);          \
   }
@@ -73,23 +79,42 @@ FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, const float* const* ptr
 
 }  // namespace
 
-bool nhwc_direct_forward_f32(const Geom& g, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
+namespace {
+
+// Read-only zeros standing in for input pixels in the padding: NCHW reads
+// them at channel stride H*W, so the buffer grows to the largest C*H*W seen
+// (kept, like the output cache; a few MiB at most for the images this path takes).
+const float* zero_row(int64_t n) {
+  static std::mutex mu;
+  static std::vector<float>* zeros = new std::vector<float>();
+  std::lock_guard<std::mutex> lock(mu);
+  if (static_cast<int64_t>(zeros->size()) < n) zeros->assign(static_cast<size_t>(n), 0.0f);
+  return zeros->data();
+}
+
+}  // namespace
+
+bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
                              const float* wperm, const float* bias, Act act, float* y) {
   // Few channels per tap (a network's first layer) leave the tap loop too
   // short: the packing path handles those; so do huge windows.
-  const int64_t T = g.KH * g.KW, C = g.C, K = T * C;
+  const int64_t T = g.KH * g.KW, C = g.C, K = T * C, HW = g.H * g.W, P = g.P();
   if (!use_avx512() || C < 8 || T > 64) return false;
   const int64_t tb_max = std::max<int64_t>(1, kTargetKC / C);
   const int64_t nkb = ceil_div(T, tb_max), tb = ceil_div(T, nkb);  // taps per weight block
-  const int64_t strips = ceil_div(g.OC, kCols), Mtot = g.N * g.P();
-  const int64_t img_stride = g.H * g.W * Ctot;
+  const int64_t strips = ceil_div(g.OC, kCols), Mtot = g.N * P;
+  // where pixel (n, ih, iw) of this group starts, and the distance between its channels
+  const int64_t cs = nchw ? HW : 1;
+  auto pixel = [&](const float* xg, int64_t n, int64_t ih, int64_t iw) {
+    return nchw ? xg + n * Ctot * HW + ih * g.W + iw : xg + ((n * g.H + ih) * g.W + iw) * Ctot;
+  };
 
   // packed weights of one group: block kb holds taps [kb*tb, ...) as `strips`
   // panels of [kcb][32] (zero columns past OC)
   const size_t wsize = static_cast<size_t>(strips * kCols * K);
   std::shared_ptr<void> wbuf = cached_block(wsize * sizeof(float));
   float* wp = static_cast<float*>(wbuf.get());
-  std::vector<float> zeros(static_cast<size_t>(C), 0.0f);
+  const float* zeros = zero_row(nchw ? C * HW : C);
 
   for (int64_t gi = 0; gi < groups; ++gi) {
     const float* wg = wperm + gi * g.OC * K;
@@ -99,42 +124,54 @@ bool nhwc_direct_forward_f32(const Geom& g, int64_t groups, int64_t Ctot, int64_
         pack_strided(wg, K, 1, s * kCols, std::min<int64_t>(kCols, g.OC - s * kCols), k0, kcb, kCols,
                      wp + k0 * strips * kCols + s * kcb * kCols);
     }
-    const float* xg = x + gi * C;
+    const float* xg = x + gi * C * cs;
     const float* bg = bias ? bias + gi * g.OC : nullptr;
     const int64_t tiles = ceil_div(Mtot, kRows);
     at::parallel_for(0, tiles, 4, [&](int64_t t0, int64_t t1) {
       const float* ptrs[64 * kRows];
-      alignas(64) float scratch[kRows * kCols];  // partial tiles (fewer than 12 pixels)
+      float* dst[kRows];  // NCHW: where each pixel's output plane entry of channel 0 of the group is
+      alignas(64) float scratch[kRows * kCols];
       for (int64_t tile = t0; tile < t1; ++tile) {
         const int64_t r0 = tile * kRows, rows = std::min<int64_t>(kRows, Mtot - r0);
         // the window pointers of the tile's pixels, tap-major
         PixelCursor pc(r0, g.OH, g.OW);
         for (int64_t i = 0; i < kRows; ++i, pc.next()) {
-          const float* img = xg + pc.n * img_stride;
           const int64_t ih0 = pc.oh * g.sh - g.ph, iw0 = pc.ow * g.sw - g.pw;
+          if (nchw && i < rows) dst[i] = y + (pc.n * OCtot + gi * g.OC) * P + pc.oh * g.OW + pc.ow;
           for (int64_t kh = 0, t = 0; kh < g.KH; ++kh)
             for (int64_t kw = 0; kw < g.KW; ++kw, ++t) {
               const int64_t ih = ih0 + kh * g.dh, iw = iw0 + kw * g.dw;
               const bool inside = i < rows && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-              ptrs[t * kRows + i] = inside ? img + (ih * g.W + iw) * Ctot : zeros.data();
+              ptrs[t * kRows + i] = inside ? pixel(xg, pc.n, ih, iw) : zeros;
             }
         }
-        // output rows of the tile: straight into y, or through scratch when partial
-        const bool partial = rows < kRows;
+        // NHWC: the tile's output rows are contiguous channel runs (straight into
+        // y unless partial); NCHW: through scratch, then one value per plane
+        const bool via_scratch = nchw || rows < kRows;
         for (int64_t s = 0; s < strips; ++s) {
           const int cols = static_cast<int>(std::min<int64_t>(kCols, g.OC - s * kCols));
-          float* cdst = partial ? scratch : y + r0 * OCtot + gi * g.OC + s * kCols;
-          const int64_t ldc = partial ? kCols : OCtot;
+          float* cdst = via_scratch ? scratch : y + r0 * OCtot + gi * g.OC + s * kCols;
+          const int64_t ldc = via_scratch ? kCols : OCtot;
           for (int64_t kb = 0; kb < nkb; ++kb) {
             const int64_t k0 = kb * tb * C, kcb = std::min(tb * C, K - k0);
-            kernel_12x32(kcb / C, C, ptrs + kb * tb * kRows, wp + k0 * strips * kCols + s * kcb * kCols, cdst,
+            kernel_12x32(kcb / C, C, cs, ptrs + kb * tb * kRows, wp + k0 * strips * kCols + s * kcb * kCols, cdst,
                          ldc, kb > 0, cols);
           }
-          if (partial)
+          if (nchw) {  // bias + activation on the tile, then scatter into the channel planes
+            for (int64_t i = 0; i < rows; ++i) {
+              float* row = scratch + i * kCols;
+              if (bg)
+                for (int j = 0; j < cols; ++j) row[j] += bg[s * kCols + j];
+              apply_act(act, row, cols);
+              for (int j = 0; j < cols; ++j) dst[i][(s * kCols + j) * P] = row[j];
+            }
+          } else if (via_scratch) {
             for (int64_t i = 0; i < rows; ++i)
               std::copy(scratch + i * kCols, scratch + i * kCols + cols, y + (r0 + i) * OCtot + gi * g.OC + s * kCols);
+          }
         }
-        // bias + activation on the finished rows (still in cache)
+        if (nchw) continue;
+        // NHWC: bias + activation on the finished rows (still in cache)
         for (int64_t i = 0; i < rows; ++i) {
           float* row = y + (r0 + i) * OCtot + gi * g.OC;
           if (bg)
@@ -268,8 +305,8 @@ bool nhwc_direct_grad_weight_f32(const Geom& g, int64_t groups, int64_t Ctot, in
 #else
 
 namespace fastnn::cpu::conv {
-bool nhwc_direct_forward_f32(const Geom&, int64_t, int64_t, int64_t, const float*, const float*, const float*, Act,
-                             float*) {
+bool direct_conv_forward_f32(const Geom&, bool, int64_t, int64_t, int64_t, const float*, const float*, const float*,
+                             Act, float*) {
   return false;
 }
 bool nhwc_direct_grad_weight_f32(const Geom&, int64_t, int64_t, int64_t, const float*, const float*, float*, float*) {
