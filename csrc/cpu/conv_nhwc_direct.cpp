@@ -35,6 +35,24 @@ constexpr int kRows = 12;   // output pixels per micro-tile
 constexpr int kCols = 32;   // output channels per micro-tile (two zmm)
 constexpr int64_t kTargetKC = 512;  // reduction length per weight block (taps * C)
 
+// Writes (or adds into) a 12 x 32 tile of C from its accumulators; columns
+// from `cols` on are left alone.
+FASTNN_AVX512 inline void store_tile(__m512 (&acc0)[kRows], __m512 (&acc1)[kRows], float* c, int64_t ldc,
+                                     bool load_c, int cols) {
+  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0;
+#pragma GCC unroll 12
+  for (int i = 0; i < kRows; ++i) {
+    float* ci = c + i * ldc;
+    if (load_c) {
+      acc0[i] = _mm512_add_ps(acc0[i], _mm512_maskz_loadu_ps(m0, ci));
+      acc1[i] = _mm512_add_ps(acc1[i], _mm512_maskz_loadu_ps(m1, ci + 16));
+    }
+    _mm512_mask_storeu_ps(ci, m0, acc0[i]);
+    _mm512_mask_storeu_ps(ci + 16, m1, acc1[i]);
+  }
+}
+
 // c[0..12) rows x 32 columns (+)= sum over `taps` taps and C channels of
 // a[tap][i][c] * b[tap*C + c][j], where a[tap][i][c] = ptrs[tap*12 + i][c*cs]
 // (cs: channel stride of the image, 1 for NHWC, H*W for NCHW); `cols` < 32
@@ -63,18 +81,7 @@ FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, int64_t cs, const float
 #undef FASTNN_ROW
     }
   }
-  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-  const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0;
-#pragma GCC unroll 12
-  for (int i = 0; i < kRows; ++i) {
-    float* ci = c + i * ldc;
-    if (load_c) {
-      acc0[i] = _mm512_add_ps(acc0[i], _mm512_maskz_loadu_ps(m0, ci));
-      acc1[i] = _mm512_add_ps(acc1[i], _mm512_maskz_loadu_ps(m1, ci + 16));
-    }
-    _mm512_mask_storeu_ps(ci, m0, acc0[i]);
-    _mm512_mask_storeu_ps(ci + 16, m1, acc1[i]);
-  }
+  store_tile(acc0, acc1, c, ldc, load_c, cols);
 }
 
 }  // namespace
@@ -207,18 +214,7 @@ FASTNN_AVX512 void dw_kernel_12x32(int64_t kc, const float* a, const float* cons
       acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);
     }
   }
-  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-  const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0;
-#pragma GCC unroll 12
-  for (int i = 0; i < kRows; ++i) {
-    float* ci = c + i * ldc;
-    if (load_c) {
-      acc0[i] = _mm512_add_ps(acc0[i], _mm512_maskz_loadu_ps(m0, ci));
-      acc1[i] = _mm512_add_ps(acc1[i], _mm512_maskz_loadu_ps(m1, ci + 16));
-    }
-    _mm512_mask_storeu_ps(ci, m0, acc0[i]);
-    _mm512_mask_storeu_ps(ci + 16, m1, acc1[i]);
-  }
+  store_tile(acc0, acc1, c, ldc, load_c, cols);
 }
 
 }  // namespace
