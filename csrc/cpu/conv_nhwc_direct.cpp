@@ -34,6 +34,7 @@ namespace {
 constexpr int kRows = 12;   // output pixels per micro-tile
 constexpr int kCols = 32;   // output channels per micro-tile (two zmm)
 constexpr int64_t kTargetKC = 512;  // reduction length per weight block (taps * C)
+constexpr int64_t kMaxZeroFloats = int64_t(1) << 22;  // see direct_conv_forward_f32
 
 // Writes (or adds into) a 12 x 32 tile of C from its accumulators; columns
 // from `cols` on are left alone.
@@ -90,7 +91,7 @@ namespace {
 
 // Read-only zeros standing in for input pixels in the padding: NCHW reads
 // them at channel stride H*W, so the buffer grows to the largest C*H*W seen
-// (kept, like the output cache; a few MiB at most for the images this path takes).
+// (kept, like the output cache; at most kMaxZeroFloats, 16 MiB).
 const float* zero_row(int64_t n) {
   static std::mutex mu;
   static std::vector<float>* zeros = new std::vector<float>();
@@ -107,6 +108,8 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
   // short: the packing path handles those; so do huge windows.
   const int64_t T = g.KH * g.KW, C = g.C, K = T * C, HW = g.H * g.W, P = g.P();
   if (!use_avx512() || C < 8 || T > 64) return false;
+  // NCHW padding reads a zero image of C*H*W floats, kept between calls: cap it at 16 MiB
+  if (nchw && C * HW > kMaxZeroFloats) return false;
   const int64_t tb_max = std::max<int64_t>(1, kTargetKC / C);
   const int64_t nkb = ceil_div(T, tb_max), tb = ceil_div(T, nkb);  // taps per weight block
   const int64_t strips = ceil_div(g.OC, kCols), Mtot = g.N * P;
