@@ -58,6 +58,49 @@ RowSource<T> rows(const T* p, int64_t ld) {
 
 // ---- forward --------------------------------------------------------------------------------------
 
+// One product C[:, n] (+)= A @ Bt[n, :]^T of the forward: Bt is a weight [N, K].
+template <typename T>
+struct Product {
+  int64_t K;
+  const T* a;  // [M, K], contiguous rows
+  const at::Tensor* w;
+  T* c;
+  int64_t ldc;
+  Epilogue<T> ep;  // bias_n indexed by n
+};
+
+// Both products of a step (x and h against their weights) over the same
+// columns, in ONE parallel region: each task runs both on its column range,
+// instead of a fork/join per GEMM (which cost as much as a batch-8 step).
+template <typename T>
+void run_products(int64_t M, int64_t N, const Product<T>* prods, int n_prods) {
+  int64_t macs = 0;
+  for (int i = 0; i < n_prods; ++i) macs += M * N * prods[i].K;
+  const int64_t threads = at::in_parallel_region() ? 1 : at::get_num_threads();
+  const int64_t parts = macs < (1 << 17) ? 1 : std::min<int64_t>(threads, std::max<int64_t>(1, N / 32));
+  const int64_t chunk = ((N + parts - 1) / parts + 31) / 32 * 32;  // whole 32-column strips
+  auto work = [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t n0 = std::min(N, p * chunk), n1 = std::min(N, n0 + chunk);
+      if (n1 <= n0) continue;
+      for (int i = 0; i < n_prods; ++i) {
+        const Product<T>& q = prods[i];
+        Epilogue<T> ep = q.ep;
+        if (ep.bias_n) ep.bias_n += n0;
+        const T* wd = q.w->template data_ptr<T>();
+        gemm<T>(M, n1 - n0, q.K, rows(q.a, q.K),
+                RowSource<T>::view(wd + n0 * q.w->stride(0), q.w->stride(0), q.w->stride(1)), {q.c + n0, q.ldc, 1},
+                ep, /*parallel=*/false);
+      }
+    }
+  };
+  if (parts > 1) {
+    at::parallel_for(0, parts, 1, work);
+  } else {
+    work(0, 1);
+  }
+}
+
 template <typename T>
 void forward_impl(const RnnCellDims& d, const at::Tensor& x, const at::Tensor& h, const at::Tensor& w_ih,
                   const at::Tensor& w_hh, const at::Tensor& b_ih, const at::Tensor& b_hh, T* hy, T* cy, T* ws) {
@@ -71,16 +114,13 @@ void forward_impl(const RnnCellDims& d, const at::Tensor& x, const at::Tensor& h
     // r, z, n need W_hn h + b_hn apart from W_in x + b_in: two gate buffers
     T* gx = scratch<T>(kGatesX, B * G);
     T* gh = scratch<T>(kGatesH, B * G);
-    Epilogue<T> ex, eh;
-    ex.bias_n = bi;
-    eh.bias_n = bh;
-    gemm<T>(B, G, I, rows(xp, I), rows_of<T>(w_ih), {gx, G, 1}, ex);
-    if (hp) {
-      gemm<T>(B, G, H, rows(hp, H), rows_of<T>(w_hh), {gh, G, 1}, eh);
-    } else {
+    Product<T> prods[2] = {{I, xp, &w_ih, gx, G, {}}, {H, hp, &w_hh, gh, G, {}}};
+    prods[0].ep.bias_n = bi;
+    prods[1].ep.bias_n = bh;
+    run_products<T>(B, G, prods, hp ? 2 : 1);
+    if (!hp)
       for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < G; ++j) gh[b * G + j] = bh ? bh[j] : T(0);
-    }
     const T* h_prev = hp ? hp : zeros<T>(B * H);
     for_rows(B, 4 * H, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
@@ -99,12 +139,11 @@ void forward_impl(const RnnCellDims& d, const at::Tensor& x, const at::Tensor& h
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
   T* gates = lstm ? ws : hy;  // LSTM: pre-activations into the workspace's first 4H columns
   const int64_t ldg = lstm ? 5 * H : H;
-  Epilogue<T> ex, eh;
-  ex.bias_n = bi ? bias.data() : nullptr;
-  eh.accumulate = true;
-  (hp ? eh : ex).act = lstm ? Act::None : act;  // RNN: the activation after the last GEMM
-  gemm<T>(B, G, I, rows(xp, I), rows_of<T>(w_ih), {gates, ldg, 1}, ex);
-  if (hp) gemm<T>(B, G, H, rows(hp, H), rows_of<T>(w_hh), {gates, ldg, 1}, eh);
+  Product<T> prods[2] = {{I, xp, &w_ih, gates, ldg, {}}, {H, hp, &w_hh, gates, ldg, {}}};
+  prods[0].ep.bias_n = bi ? bias.data() : nullptr;
+  prods[1].ep.accumulate = true;
+  prods[hp ? 1 : 0].ep.act = lstm ? Act::None : act;  // RNN: the activation after the last product
+  run_products<T>(B, G, prods, hp ? 2 : 1);
   if (!lstm) return;
   for_rows(B, 5 * H, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
