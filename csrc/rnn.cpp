@@ -23,7 +23,6 @@ void check_tensor(const char* arg, const at::Tensor& t, const at::Tensor& input,
   check_rnn_tensor(kOp, arg, t, input, shape, shape_name);
 }
 
-bool given(const c10::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
 
 }  // namespace
 
@@ -48,7 +47,7 @@ RnnDims check_rnn_layer_args(const std::string& mode, const at::Tensor& input,
   RnnDims d;
   d.mode = parse_rnn_mode(mode);
   d.gates = d.mode == RnnMode::LSTM ? 4 : d.mode == RnnMode::GRU ? 3 : 1;
-  d.packed = given(batch_sizes);
+  d.packed = rnn_given(batch_sizes);
   TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, kOp,
               ": input must be float32 or float64, got ", input.scalar_type());
   TORCH_CHECK(input.dim() == (d.packed ? 2 : 3), kOp, ": input must be ",
@@ -61,16 +60,16 @@ RnnDims check_rnn_layer_args(const std::string& mode, const at::Tensor& input,
   TORCH_CHECK(w_ih.size(1) == d.I, kOp, ": input.size(-1) must equal input_size = w_ih.size(1) = ",
               w_ih.size(1), ", got ", d.I);
   check_tensor("w_ih", w_ih, input, {d.gates * d.H, d.I}, "[G*hidden_size, input_size]");
-  const bool proj = given(w_hr);
+  const bool proj = rnn_given(w_hr);
   TORCH_CHECK(!proj || d.mode == RnnMode::LSTM, kOp, ": w_hr (projection) is only supported for mode 'lstm'");
   TORCH_CHECK(!proj || w_hr->dim() == 2, kOp, ": w_hr must be 2-D [proj_size, hidden_size], got shape ",
               w_hr->sizes());
   d.P = proj ? w_hr->size(0) : d.H;
   if (proj) check_tensor("w_hr", *w_hr, input, {d.P, d.H}, "[proj_size, hidden_size]");
   check_tensor("w_hh", w_hh, input, {d.gates * d.H, d.P}, "[G*hidden_size, proj_size or hidden_size]");
-  if (given(b_ih)) check_tensor("b_ih", *b_ih, input, {d.gates * d.H}, "[G*hidden_size]");
-  if (given(b_hh)) check_tensor("b_hh", *b_hh, input, {d.gates * d.H}, "[G*hidden_size]");
-  TORCH_CHECK(given(b_ih) == given(b_hh), kOp, ": b_ih and b_hh must both be given or both be None");
+  if (rnn_given(b_ih)) check_tensor("b_ih", *b_ih, input, {d.gates * d.H}, "[G*hidden_size]");
+  if (rnn_given(b_hh)) check_tensor("b_hh", *b_hh, input, {d.gates * d.H}, "[G*hidden_size]");
+  TORCH_CHECK(rnn_given(b_ih) == rnn_given(b_hh), kOp, ": b_ih and b_hh must both be given or both be None");
 
   if (d.packed) {
     const at::Tensor& bs = *batch_sizes;
@@ -101,7 +100,7 @@ RnnDims check_rnn_layer_args(const std::string& mode, const at::Tensor& input,
   }
   check_tensor("hx", hx, input, {d.B, d.P}, "[batch, proj_size or hidden_size]");
   if (d.mode == RnnMode::LSTM) {
-    TORCH_CHECK(given(cx), kOp, ": cx (initial cell state) is required for mode 'lstm'");
+    TORCH_CHECK(rnn_given(cx), kOp, ": cx (initial cell state) is required for mode 'lstm'");
     check_tensor("cx", *cx, input, {d.B, d.H}, "[batch, hidden_size]");
   }
   return d;
@@ -119,13 +118,13 @@ void check_rnn_backward_args(const RnnDims& d, const c10::optional<at::Tensor>& 
   TORCH_CHECK(workspace.numel() == d.rows * rnn_workspace_cols(d.mode, d.H), op,
               ": workspace must have ", d.rows, " x ", rnn_workspace_cols(d.mode, d.H),
               " elements (from rnn_layer), got shape ", workspace.sizes());
-  if (given(grad_output))
+  if (rnn_given(grad_output))
     TORCH_CHECK(grad_output->sizes() == output.sizes(), op, ": grad_output must have output's shape ",
                 output.sizes(), ", got ", grad_output->sizes());
-  if (given(grad_hy))
+  if (rnn_given(grad_hy))
     TORCH_CHECK(grad_hy->sizes() == c10::IntArrayRef({d.B, d.P}), op, ": grad_hy must have shape [",
                 d.B, ", ", d.P, "], got ", grad_hy->sizes());
-  if (given(grad_cy) && d.mode == RnnMode::LSTM)
+  if (rnn_given(grad_cy) && d.mode == RnnMode::LSTM)
     TORCH_CHECK(grad_cy->sizes() == c10::IntArrayRef({d.B, d.H}), op, ": grad_cy must have shape [",
                 d.B, ", ", d.H, "], got ", grad_cy->sizes());
 }

@@ -1,7 +1,7 @@
 // fastnn recurrent ops: schema and the argument checks shared by every backend.
 //
-// One op runs one layer in one direction over a whole sequence (a cell is the
-// same op with T = 1):
+// One op runs one layer in one direction over a whole sequence (cells have
+// their own op, fastnn::rnn_cell, see rnn_cell.h):
 //   rnn_layer(mode, input, batch_sizes, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr, reverse)
 //     -> (output, hy, cy, workspace)
 // mode: "lstm" (gates i,f,g,o), "gru" (r,z,n), "rnn_tanh", "rnn_relu".
@@ -31,6 +31,9 @@ struct RnnDims {
 };
 
 RnnMode parse_rnn_mode(const std::string& mode, const char* op = "rnn_layer");
+
+// An optional tensor argument that was given (not None, not undefined).
+inline bool rnn_given(const c10::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
 
 // TORCH_CHECKs that t has the given shape and input's dtype and device, naming op and argument.
 void check_rnn_tensor(const char* op, const char* arg, const at::Tensor& t, const at::Tensor& input,

@@ -44,7 +44,6 @@ BackwardOut call_backward(c10::string_view mode, const OptTensor& grad_output, c
                  workspace, reverse, mask);
 }
 
-bool given(const OptTensor& t) { return t.has_value() && t->defined(); }
 OptTensor opt(const at::Tensor& t) { return t.defined() ? OptTensor(t) : c10::nullopt; }
 
 // Argument positions of rnn_layer (the backward returns one gradient per argument).
@@ -62,8 +61,8 @@ struct RnnLayerFunction : public torch::autograd::Function<RnnLayerFunction> {
     ctx->saved_data["reverse"] = reverse;
     // needs_input_grad counts only the tensor arguments that were given: map argument -> edge
     std::vector<int64_t> edge(kArgs, -1);
-    const bool present[kArgs] = {false, true, given(batch_sizes), true, given(cx), true, true,
-                                 given(b_ih), given(b_hh), given(w_hr), false};
+    const bool present[kArgs] = {false, true, rnn_given(batch_sizes), true, rnn_given(cx), true, true,
+                                 rnn_given(b_ih), rnn_given(b_hh), rnn_given(w_hr), false};
     int64_t e = 0;
     for (int i = 0; i < kArgs; ++i)
       if (present[i]) edge[i] = e++;
@@ -103,9 +102,9 @@ LayerOut rnn_layer_autograd(c10::string_view mode, const at::Tensor& input, cons
                             const at::Tensor& hx, const OptTensor& cx, const at::Tensor& w_ih, const at::Tensor& w_hh,
                             const OptTensor& b_ih, const OptTensor& b_hh, const OptTensor& w_hr, bool reverse) {
   const bool grad = at::GradMode::is_enabled() &&
-                    (input.requires_grad() || hx.requires_grad() || (given(cx) && cx->requires_grad()) ||
-                     w_ih.requires_grad() || w_hh.requires_grad() || (given(b_ih) && b_ih->requires_grad()) ||
-                     (given(b_hh) && b_hh->requires_grad()) || (given(w_hr) && w_hr->requires_grad()));
+                    (input.requires_grad() || hx.requires_grad() || (rnn_given(cx) && cx->requires_grad()) ||
+                     w_ih.requires_grad() || w_hh.requires_grad() || (rnn_given(b_ih) && b_ih->requires_grad()) ||
+                     (rnn_given(b_hh) && b_hh->requires_grad()) || (rnn_given(w_hr) && w_hr->requires_grad()));
   if (!grad) {
     at::AutoDispatchBelowADInplaceOrView guard;
     return call_layer(mode, input, batch_sizes, hx, cx, w_ih, w_hh, b_ih, b_hh, w_hr, reverse);

@@ -10,7 +10,6 @@ namespace {
 
 const char* kOp = "rnn_cell";
 
-bool given(const c10::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
 
 }  // namespace
 
@@ -35,14 +34,14 @@ RnnCellDims check_rnn_cell_args(const std::string& mode, const at::Tensor& input
   const int64_t G = d.gates * d.H;
   check_rnn_tensor(kOp, "w_ih", w_ih, input, {G, d.I}, "[G*hidden_size, input_size]");
   check_rnn_tensor(kOp, "w_hh", w_hh, input, {G, d.H}, "[G*hidden_size, hidden_size]");
-  d.has_bias = given(b_ih);
-  TORCH_CHECK(d.has_bias == given(b_hh), kOp, ": b_ih and b_hh must both be given or both be None");
+  d.has_bias = rnn_given(b_ih);
+  TORCH_CHECK(d.has_bias == rnn_given(b_hh), kOp, ": b_ih and b_hh must both be given or both be None");
   if (d.has_bias) {
     check_rnn_tensor(kOp, "b_ih", *b_ih, input, {G}, "[G*hidden_size]");
     check_rnn_tensor(kOp, "b_hh", *b_hh, input, {G}, "[G*hidden_size]");
   }
-  d.has_h = given(hx);
-  d.has_c = given(cx);
+  d.has_h = rnn_given(hx);
+  d.has_c = rnn_given(cx);
   if (d.has_h) check_rnn_tensor(kOp, "hx", *hx, input, {d.B, d.H}, "[batch, hidden_size]");
   TORCH_CHECK(!d.has_c || d.mode == RnnMode::LSTM, kOp, ": cx (cell state) is only used by mode 'lstm', got one for '",
               mode, "'");
@@ -60,9 +59,9 @@ void check_rnn_cell_backward_args(const RnnCellDims& d, const c10::optional<at::
   const int64_t cols = rnn_workspace_cols(d.mode, d.H);
   TORCH_CHECK(workspace.sizes() == c10::IntArrayRef({d.B, cols}), op, ": workspace must have shape [", d.B, ", ",
               cols, "] (from rnn_cell), got ", workspace.sizes());
-  if (given(grad_hy))
+  if (rnn_given(grad_hy))
     TORCH_CHECK(grad_hy->sizes() == state, op, ": grad_hy must have shape ", state, ", got ", grad_hy->sizes());
-  if (given(grad_cy))
+  if (rnn_given(grad_cy))
     TORCH_CHECK(grad_cy->sizes() == state, op, ": grad_cy must have shape ", state, ", got ", grad_cy->sizes());
 }
 

@@ -37,9 +37,8 @@ CellGradOut call_cell_backward(c10::string_view mode, const OptTensor& grad_hy, 
   return op.call(mode, grad_hy, grad_cy, input, hx, cx, w_ih, w_hh, hy, workspace, mask);
 }
 
-bool given(const OptTensor& t) { return t.has_value() && t->defined(); }
 OptTensor opt(const at::Tensor& t) { return t.defined() ? OptTensor(t) : c10::nullopt; }
-bool wants_grad(const OptTensor& t) { return given(t) && t->requires_grad(); }
+bool wants_grad(const OptTensor& t) { return rnn_given(t) && t->requires_grad(); }
 
 // Argument positions of rnn_cell (one gradient slot per argument).
 enum Arg { kMode, kInput, kHx, kCx, kWih, kWhh, kBih, kBhh, kArgs };
@@ -54,7 +53,7 @@ struct RnnCellFunction : public torch::autograd::Function<RnnCellFunction> {
     ctx->saved_data["mode"] = mode;
     // needs_input_grad counts only the tensor arguments that were given: map argument -> edge
     std::vector<int64_t> edge(kArgs, -1);
-    const bool present[kArgs] = {false, true, given(hx), given(cx), true, true, given(b_ih), given(b_hh)};
+    const bool present[kArgs] = {false, true, rnn_given(hx), rnn_given(cx), true, true, rnn_given(b_ih), rnn_given(b_hh)};
     int64_t e = 0;
     for (int i = 0; i < kArgs; ++i)
       if (present[i]) edge[i] = e++;

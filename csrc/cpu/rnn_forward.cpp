@@ -55,7 +55,7 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   gemm<T>(rows, G, d.I, RowSource<T>::view(x.data_ptr<T>(), d.I, 1), rows_of<T>(w_ih), in_out, ep_in);
 
   // 2. recurrence: a team of workers over hidden-unit slices for sequences;
-  // cells (T = 1) and projections step by step with the GEMM threaded inside
+  // single steps (T = 1) and projections step by step with the GEMM threaded inside
   // each step (for one step the team's barrier buys nothing)
   const at::Tensor bhh = has_bias && d.mode == RnnMode::GRU ? b_hh.contiguous() : at::Tensor();
   if (!proj && d.T > 1) {
