@@ -337,3 +337,14 @@ def test_team_kernels_any_thread_count(threads):
             check_parity(ref, fast, (x,), torch.float32, leaves=[x])
     finally:
         torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("mode,hidden", [("lstm", 304), ("gru", 304), ("rnn_tanh", 528)])
+def test_team_kernels_whole_weight_slices(mode, hidden):
+    """A worker's W_hh slice over 1 MiB (float64, two workers: gates * hidden/2 * hidden * 8 bytes)
+    is multiplied whole after the wait instead of in per-part K pieces: same results."""
+    ref_cls, fast_cls, kw = LAYERS[mode]
+    ref, fast = pair(ref_cls, fast_cls, 8, hidden, dtype=F64, **kw)
+    x = torch.randn(4, 2, 8, dtype=F64, requires_grad=True)
+    state, leaves = _states(mode, 1, 2, hidden, dtype=F64)
+    check_parity(ref, fast, (x, state), F64, leaves=[x, *leaves])

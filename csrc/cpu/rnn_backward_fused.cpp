@@ -28,16 +28,24 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
   T* tanh_c = tanh_t.data_ptr<T>();
   const T* w = w_hh.data_ptr<T>();
   const int64_t s0 = w_hh.stride(0), s1 = w_hh.stride(1);
-  // slice p: columns [u0, u0 + width) of W_hh, as Bt rows of length G
-  std::vector<SliceGemm<T>> slices(parts);
-  for (int64_t p = 0; p < parts; ++p) {
-    slices[p].bt = RowSource<T>::view(w + split.begin(p) * s1, s1, s0);
-    slices[p].N = split.width(p);
-    slices[p].K = G;
-  }
+  // pieces(p, g, q): columns [u0(p), + width(p)) of W_hh, rows g*H + K piece q (as Bt rows)
+  SlicePieces<T> pieces(split, d.gates, G * split.chunk * static_cast<int64_t>(sizeof(T)));
+  for (int64_t p = 0; p < parts; ++p)
+    for (int64_t g = 0; g < d.gates; ++g)
+      for (int64_t q = 0; q < pieces.kparts; ++q) {
+        SliceGemm<T>& sl = pieces(p, g, q);
+        sl.bt = RowSource<T>::view(w + (g * H + pieces.k_begin[q]) * s0 + split.begin(p) * s1, s1, s0);
+        sl.N = split.width(p);
+        sl.K = pieces.k_width[q];
+      }
 
-  run_team(parts, [&](int64_t pb, int64_t pe, SpinBarrier& barrier) {
-    for (int64_t p = pb; p < pe; ++p) slices[p].prepare(T_ > 1);
+  run_team(parts, [&](int64_t pb, int64_t pe, StepFlags& flags) {
+    std::vector<typename SlicePieces<T>::Order> order;
+    for (int64_t p = pb; p < pe; ++p) {
+      pieces.prepare(p, T_ > 1);
+      order.push_back(pieces.order(p, pb, pe));
+    }
+    std::vector<char> written(pe - pb);
     for (int64_t s = T_ - 1; s >= 0; --s) {
       const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
       // 1. gate gradients of own units
@@ -66,10 +74,32 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
           }
         }
       }
-      barrier.wait(pe - pb);  // the GEMM below reads every unit's gate gradients
-      // 2. own columns of dh_prev = dgates @ W_hh (GRU adds to its direct term dh * z)
-      for (int64_t p = pb; p < pe; ++p)
-        slices[p](n, (gru ? dgh : dgx) + r0 * G, G, dh_state + split.begin(p), H, nullptr, gru, s % 2 == 1);
+      // the rows of step s are written once, so the others may read them while this worker goes on
+      const int64_t done = T_ - s;
+      flags.publish(pb, pe, done);
+      // 2. own columns of dh_prev = dgates @ W_hh (GRU adds to its direct term dh * z),
+      // first over the pieces of own units' gate gradients, then the others'
+      const bool odd = s % 2 == 1;
+      const T* dg = (gru ? dgh : dgx) + r0 * G;
+      std::fill(written.begin(), written.end(), gru);
+      const auto products = [&](bool own_k) {
+        for (int64_t p = pb; p < pe; ++p) {
+          const auto& o = order[p - pb];
+          for (int64_t i = 0; i < d.gates; ++i) {
+            const int64_t g = odd ? d.gates - 1 - i : i;
+            for (const int64_t q : own_k ? o.own : o.others) {
+              pieces(p, g, q)(n, dg + g * H + pieces.k_begin[q], G, dh_state + split.begin(p), H, nullptr,
+                              written[p - pb], odd);
+              written[p - pb] = true;
+            }
+          }
+        }
+      };
+      products(true);
+      flags.wait_others(pb, pe, done);
+      for (const int64_t q : order[0].others)
+        for (int64_t g = 0; g < d.gates; ++g) prefetch_rows(dg + g * H + pieces.k_begin[q], n, pieces.k_width[q], G);
+      products(false);
     }
   });
 }

@@ -30,61 +30,76 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
   const T* w = w_hh.data_ptr<T>();
   const int64_t s0 = w_hh.stride(0), s1 = w_hh.stride(1);
 
-  // slices[part][gate]: rows [gate*H + u0, gate*H + u0 + width) of W_hh
-  std::vector<std::vector<SliceGemm<T>>> slices(parts, std::vector<SliceGemm<T>>(G));
+  // pieces(p, g, q): rows [g*H + u0(p), + width(p)) of W_hh, the columns of K piece q
+  SlicePieces<T> pieces(split, G, G * split.chunk * H * static_cast<int64_t>(sizeof(T)));
   for (int64_t p = 0; p < parts; ++p)
-    for (int64_t g = 0; g < G; ++g) {
-      SliceGemm<T>& sl = slices[p][g];
-      sl.bt = RowSource<T>::view(w + (g * H + split.begin(p)) * s0, s0, s1);
-      sl.N = split.width(p);
-      sl.K = H;
-    }
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t q = 0; q < pieces.kparts; ++q) {
+        SliceGemm<T>& sl = pieces(p, g, q);
+        sl.bt = RowSource<T>::view(w + (g * H + split.begin(p)) * s0 + pieces.k_begin[q] * s1, s0, s1);
+        sl.N = split.width(p);
+        sl.K = pieces.k_width[q];
+      }
 
-  run_team(parts, [&](int64_t pb, int64_t pe, SpinBarrier& barrier) {
-    for (int64_t p = pb; p < pe; ++p)
-      for (auto& sl : slices[p]) sl.prepare(T_ > 1);  // packed by the worker that uses it
+  run_team(parts, [&](int64_t pb, int64_t pe, StepFlags& flags) {
+    std::vector<typename SlicePieces<T>::Order> order;
+    for (int64_t p = pb; p < pe; ++p) {
+      pieces.prepare(p, T_ > 1);  // packed by the worker that uses it
+      order.push_back(pieces.order(p, pb, pe));
+    }
     for (int64_t s = 0; s < T_; ++s) {
       const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
       const T* cur = hbuf + (s % 2) * B * H;
       T* nxt = hbuf + ((s + 1) % 2) * B * H;
       const bool odd = s % 2 == 1;
-      for (int64_t p = pb; p < pe; ++p) {
-        const int64_t u0 = split.begin(p), wd = split.width(p);
-        const auto& sl = slices[p];
-        if (lstm) {
-          T* g = ws + r0 * 5 * H + u0;
-          for (int64_t i = 0; i < 4; ++i) {  // serpentine over the slices, see step_gemm
-            const int64_t k = odd ? 3 - i : i;
-            sl[k](n, cur, H, g + k * H, 5 * H, nullptr, true, odd);
-          }
-          for (int64_t b = 0; b < n; ++b) {
-            T* h = out + (r0 + b) * H + u0;
-            lstm_forward_units<T>(H, wd, g + b * 5 * H, cy + b * H + u0, h);
-            std::copy(h, h + wd, nxt + b * H + u0);
-          }
-        } else if (gru) {
-          const int64_t sh = 3 * split.chunk;
-          T* gh = gh_t.data_ptr<T>() + p * B * sh;
-          for (int64_t i = 0; i < 3; ++i) {
-            const int64_t k = odd ? 2 - i : i;
-            sl[k](n, cur, H, gh + k * split.chunk, sh, b_hh ? b_hh + k * H + u0 : nullptr, false, odd);
-          }
-          for (int64_t b = 0; b < n; ++b) {
-            T* h = out + (r0 + b) * H + u0;
-            gru_forward_units<T>(H, wd, xproj + (r0 + b) * 3 * H + u0, gh + b * sh, split.chunk,
-                                 cur + b * H + u0, ws + (r0 + b) * 4 * H + u0, h);
-            std::copy(h, h + wd, nxt + b * H + u0);
-          }
-        } else {
-          T* o = out + r0 * H + u0;
-          sl[0](n, cur, H, o, H, nullptr, true, odd);
-          for (int64_t b = 0; b < n; ++b) {
-            apply_act(act, o + b * H, wd);
-            std::copy(o + b * H, o + b * H + wd, nxt + b * H + u0);
+      // gate pre-activations of own parts (+)= h_prev[:, piece q] @ piece(p, g, q)^T
+      // over the pieces of this worker's own units (own_k) or the others'
+      const auto products = [&](bool own_k) {
+        for (int64_t p = pb; p < pe; ++p) {
+          const int64_t u0 = split.begin(p);
+          const auto& o = order[p - pb];
+          for (int64_t i = 0; i < G; ++i) {
+            const int64_t k = odd ? G - 1 - i : i;  // serpentine over the slices, see step_gemm
+            for (const int64_t q : own_k ? o.own : o.others) {
+              const SliceGemm<T>& sl = pieces(p, k, q);
+              const T* a = cur + pieces.k_begin[q];
+              if (lstm) {
+                sl(n, a, H, ws + r0 * 5 * H + u0 + k * H, 5 * H, nullptr, true, odd);
+              } else if (gru) {  // the first piece writes, with b_hh; the others add
+                const int64_t sh = 3 * split.chunk;
+                T* gh = gh_t.data_ptr<T>() + p * B * sh + k * split.chunk;
+                const bool first = q == o.first();
+                sl(n, a, H, gh, sh, first && b_hh ? b_hh + k * H + u0 : nullptr, !first, odd);
+              } else {
+                sl(n, a, H, out + r0 * H + u0, H, nullptr, true, odd);
+              }
+            }
           }
         }
+      };
+      products(true);
+      flags.wait_others(pb, pe, s);  // the other parts' h of the previous step
+      for (const int64_t q : order[0].others) prefetch_rows(cur + pieces.k_begin[q], n, pieces.k_width[q], H);
+      products(false);
+      for (int64_t p = pb; p < pe; ++p) {
+        const int64_t u0 = split.begin(p), wd = split.width(p);
+        for (int64_t b = 0; b < n; ++b) {
+          T* h = out + (r0 + b) * H + u0;
+          if (lstm) {
+            lstm_forward_units<T>(H, wd, ws + (r0 + b) * 5 * H + u0, cy + b * H + u0, h);
+          } else if (gru) {
+            const int64_t sh = 3 * split.chunk;
+            gru_forward_units<T>(H, wd, xproj + (r0 + b) * 3 * H + u0, gh_t.data_ptr<T>() + p * B * sh + b * sh,
+                                 split.chunk, cur + b * H + u0, ws + (r0 + b) * 4 * H + u0, h);
+          } else {
+            apply_act(act, h, wd);
+          }
+          std::copy(h, h + wd, nxt + b * H + u0);
+        }
       }
-      barrier.wait(pe - pb);
+      // nxt is double-buffered: no part overwrites it before every part has
+      // passed this step's wait, i.e. finished reading it as `cur`
+      flags.publish(pb, pe, s + 1);
     }
   });
 

@@ -1,18 +1,25 @@
 // The recurrences of rnn_layer (no projection) run by a team of workers, each
 // owning a slice of the hidden units for the whole sequence (rnn_team.h):
 // per step, each worker multiplies the full h_prev by ITS gate rows of W_hh
-// (packed once, kept in its cache), runs the gate math for its units, and
-// meets the others at one barrier. Backward is the mirror image: gate grads
-// for own units, one barrier, then own columns of dh_prev = dgates @ W_hh.
+// (packed once, kept in its cache) and runs the gate math for its units.
+// Backward is the mirror image: gate grads for own units, then own columns of
+// dh_prev = dgates @ W_hh.
+//
+// The weight slices are cut by K into pieces, one per part of the hidden
+// units (SlicePieces). A worker multiplies the pieces of its OWN units first,
+// and waits for the other workers' step only before their pieces: the wait
+// hides behind half the step's GEMM instead of idling at a barrier.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <optional>
+#include <vector>
 
 #include "../rnn.h"
 #include "gemm/gemm.h"
 #include "rnn_small_gemm.h"
+#include "rnn_team.h"
 
 namespace fastnn::cpu::rnn {
 
@@ -34,6 +41,52 @@ struct SliceGemm {
     ep.bias_n = bias;
     ep.accumulate = acc;
     gemm(M, N, K, RowSource<T>::view(a, lda, 1), bt, {c, ldc, 1}, ep, /*parallel=*/false);
+  }
+};
+
+// A worker's weight slices, cut by K into one piece per part of the hidden
+// units: pieces(p, g, q) is part p's slice of gate block g restricted to the
+// K range of part q. Cutting fixes the order of the walk (own pieces first),
+// which undoes most of the serpentine's reuse (see step_gemm) when a slice is
+// as large as L2, so slices over 1 MiB (LSTM H = 512: 2 MiB per worker) stay
+// whole: one piece, q = 0, after the wait.
+template <typename T>
+struct SlicePieces {
+  int64_t parts, gates, kparts;
+  std::vector<int64_t> k_begin, k_width;  // K range of piece q
+  std::vector<SliceGemm<T>> all;
+
+  SlicePieces(const UnitSplit& split, int64_t gates_, int64_t slice_bytes)
+      : parts(split.parts), gates(gates_), kparts(slice_bytes <= (int64_t(1) << 20) ? split.parts : 1) {
+    for (int64_t q = 0; q < kparts; ++q) {
+      k_begin.push_back(kparts == 1 ? 0 : split.begin(q));
+      k_width.push_back(kparts == 1 ? split.H : split.width(q));
+    }
+    all.resize(parts * gates * kparts);
+  }
+  SliceGemm<T>& operator()(int64_t p, int64_t g, int64_t q) { return all[(p * gates + g) * kparts + q]; }
+  const SliceGemm<T>& operator()(int64_t p, int64_t g, int64_t q) const { return all[(p * gates + g) * kparts + q]; }
+  void prepare(int64_t p, bool pack) {
+    for (int64_t i = p * gates * kparts; i < (p + 1) * gates * kparts; ++i) all[i].prepare(pack);
+  }
+
+  // The pieces part p multiplies, in order: those over units of the worker's
+  // own parts [pb, pe) first (p's own first of all), which need no wait; then
+  // the others'.
+  struct Order {
+    std::vector<int64_t> own, others;
+    int64_t first() const { return own.empty() ? others.front() : own.front(); }
+  };
+  Order order(int64_t p, int64_t pb, int64_t pe) const {
+    Order o;
+    if (kparts == 1) {
+      o.others.push_back(0);
+      return o;
+    }
+    o.own.push_back(p);
+    for (int64_t q = 0; q < kparts; ++q)
+      if (q != p) (q >= pb && q < pe ? o.own : o.others).push_back(q);
+    return o;
   }
 };
 

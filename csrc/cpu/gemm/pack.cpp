@@ -14,6 +14,8 @@ void pack_strided(const T* data, int64_t rs, int64_t cs, int64_t r0, int64_t rc,
   if constexpr (std::is_same_v<T, float>) {
     // k-contiguous rows (a weight [N, K] read as B): 8x8 register transposes
     if (cs == 1 && rs != 1 && pack_rowmajor_f32_x86(data + r0 * rs + k0, rs, rc, kc, width, dst)) return;
+    // rows contiguous for a fixed k (an activation read transposed, as in dW = dY^T X)
+    if (rs == 1 && cs != 1 && pack_colmajor_f32_x86(data + r0 + k0 * cs, cs, rc, kc, width, dst)) return;
   }
   for (int64_t s0 = 0; s0 < rc; s0 += width) {
     const int64_t rows = std::min(width, rc - s0);

@@ -56,7 +56,41 @@ bool cpu_has_avx2() {
   return has;
 }
 
+bool cpu_has_avx512() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return has;
+}
+
+inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1u);
+}
+
 }  // namespace
+
+__attribute__((target("avx512f"))) bool pack_colmajor_f32_x86(const float* src, int64_t cs, int64_t rc, int64_t kc,
+                                                              int64_t width, float* dst) {
+  if (width > 32 || !cpu_has_avx512()) return false;
+  const __mmask16 store_lo = first_lanes(width), store_hi = first_lanes(width - 16);
+  for (int64_t s0 = 0; s0 < rc; s0 += width) {
+    const int64_t rows = rc - s0 < width ? rc - s0 : width;
+    const __mmask16 lo = first_lanes(rows), hi = first_lanes(rows - 16);  // zeros past the last row
+    float* d = dst + (s0 / width) * kc * width;
+    const float* sp = src + s0;
+    if (width > 16) {
+      for (int64_t k = 0; k < kc; ++k) {
+        _mm512_mask_storeu_ps(d + k * width, store_lo, _mm512_maskz_loadu_ps(lo, sp + k * cs));
+        _mm512_mask_storeu_ps(d + k * width + 16, store_hi, _mm512_maskz_loadu_ps(hi, sp + k * cs + 16));
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k)
+        _mm512_mask_storeu_ps(d + k * width, store_lo, _mm512_maskz_loadu_ps(lo, sp + k * cs));
+    }
+  }
+  return true;
+}
 
 __attribute__((target("avx2"))) bool pack_rowmajor_f32_x86(const float* src, int64_t rs, int64_t rc,
                                                            int64_t kc, int64_t width, float* dst) {
@@ -89,6 +123,7 @@ __attribute__((target("avx2"))) bool pack_rowmajor_f32_x86(const float* src, int
 
 namespace fastnn::cpu {
 bool pack_rowmajor_f32_x86(const float*, int64_t, int64_t, int64_t, int64_t, float*) { return false; }
+bool pack_colmajor_f32_x86(const float*, int64_t, int64_t, int64_t, int64_t, float*) { return false; }
 }  // namespace fastnn::cpu
 
 #endif
