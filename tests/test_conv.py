@@ -134,8 +134,9 @@ def test_conv2d_larger(cfg, cl, dtype):
     run_parity(ref, fast, x.contiguous(memory_format=CL) if cl else x, dtype)
 
 
-# ---- float32 with >= 8 channels per group: the direct (unpacked) kernel, channels_last and NCHW ----
-# Cases cross its edges: pixel counts that are not a multiple of 12 (partial tiles), out
+# ---- float32: the direct (unpacked) kernel, channels_last (any channel count) and NCHW (>= 8 per group) ----
+# Cases cross its edges: runs of a tile's pixels that wrap to the next output row or meet the
+# padding at either end of a row, pixel counts that are not a multiple of 12 (partial tiles), out
 # channels that are not a multiple of 32 (masked strips), several weight blocks (taps * C >
 # 512), groups, stride, dilation, asymmetric padding, a 7x7 window; the input gradient of a
 # stride-1 convolution runs the same kernel with flipped weights and negative padding. With 16k
@@ -150,6 +151,10 @@ def test_conv2d_larger(cfg, cl, dtype):
     dict(cin=8, cout=8, k=7, s=1, p=3, g=1, batch=1, size=(10, 13)),      # 49 taps
     dict(cin=40, cout=70, k=1, s=1, p=0, g=1, batch=2, size=(7, 5)),
     dict(cin=48, cout=20, k=3, s=1, p=0, g=1, batch=2, size=(10, 9)),    # weight-grad strips across taps
+    dict(cin=3, cout=32, k=3, s=1, p=1, g=1, batch=2, size=(17, 29)),    # a first layer: 3 channels
+    dict(cin=3, cout=20, k=7, s=2, p=3, g=1, batch=1, size=(23, 30)),    # ResNet-style 7x7/2 stem
+    dict(cin=1, cout=8, k=3, s=3, p=2, g=1, batch=2, size=(14, 40), d=2),
+    dict(cin=16, cout=32, k=3, s=1, p=1, g=1, batch=1, size=(6, 50)),    # rows several tiles long
 ])
 @pytest.mark.parametrize("activation", ["none", "relu"])
 @pytest.mark.parametrize("cl", [True, False])

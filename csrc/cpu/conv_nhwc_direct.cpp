@@ -57,12 +57,21 @@ FASTNN_AVX512 inline void store_tile(__m512 (&acc0)[kRows], __m512 (&acc1)[kRows
 // c[0..12) rows x 32 columns (+)= sum over `taps` taps and C channels of
 // a[tap][i][c] * b[tap*C + c][j], where a[tap][i][c] = ptrs[tap*12 + i][c*cs]
 // (cs: channel stride of the image, 1 for NHWC, H*W for NCHW); `cols` < 32
-// masks the last strip.
+// masks the last strip. Without load_c the sums start from `bias` (32 values, or zeros).
 FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, int64_t cs, const float* const* ptrs, const float* b,
-                                float* c, int64_t ldc, bool load_c, int cols) {
+                                float* c, int64_t ldc, bool load_c, int cols, const float* bias) {
   __m512 acc0[kRows], acc1[kRows];
+  __m512 init0 = _mm512_setzero_ps(), init1 = _mm512_setzero_ps();
+  if (bias && !load_c) {
+    init0 = _mm512_maskz_loadu_ps(cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1), bias);
+    init1 = _mm512_maskz_loadu_ps(cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0,
+                                  bias + 16);
+  }
 #pragma GCC unroll 12
-  for (int i = 0; i < kRows; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  for (int i = 0; i < kRows; ++i) {
+    acc0[i] = init0;
+    acc1[i] = init1;
+  }
   for (int64_t t = 0; t < taps; ++t) {
     const float* const* p = ptrs + t * kRows;
     const float *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3], *p4 = p[4], *p5 = p[5];
@@ -85,6 +94,26 @@ FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, int64_t cs, const float
   store_tile(acc0, acc1, c, ldc, load_c, cols);
 }
 
+// out[j] for the pixels j in [0, len) (len <= 16) of a run: the pixel at
+// element offset off + j*step from `row` for j in [lo, hi), `zeros` elsewhere.
+// Offsets outside [lo, hi) may point outside the image: they are computed as
+// integers and never kept.
+FASTNN_AVX512 inline void fill_run(const float** out, int64_t len, int64_t lo, int64_t hi, const float* row, int64_t off,
+                                   int64_t step, const float* zeros) {
+  const auto bits = [](int64_t n) { return n <= 0 ? 0u : n >= 16 ? 0xFFFFu : (1u << n) - 1u; };
+  const unsigned keep = hi > lo ? bits(hi) & ~bits(lo) : 0u, valid = bits(len);
+  const __m512i base = _mm512_set1_epi64(static_cast<long long>(reinterpret_cast<intptr_t>(row)) +
+                                         static_cast<long long>(off * 4));
+  const __m512i stride = _mm512_set1_epi64(step * 4), zero = _mm512_set1_epi64(reinterpret_cast<intptr_t>(zeros));
+  const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+  for (int half = 0; half < 2; ++half) {
+    const __m512i j = _mm512_add_epi64(lane, _mm512_set1_epi64(8 * half));
+    const __m512i p = _mm512_add_epi64(base, _mm512_mullo_epi64(j, stride));
+    const __m512i v = _mm512_mask_blend_epi64(static_cast<__mmask8>(keep >> (8 * half)), zero, p);
+    _mm512_mask_storeu_epi64(out + 8 * half, static_cast<__mmask8>(valid >> (8 * half)), v);
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -104,10 +133,11 @@ const float* zero_row(int64_t n) {
 
 bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
                              const float* wperm, const float* bias, Act act, float* y) {
-  // Few channels per tap (a network's first layer) leave the tap loop too
-  // short: the packing path handles those; so do huge windows.
+  // Huge windows go to the packing path; so do NCHW images with few channels
+  // (a network's first layer), whose per-plane output scatter would cost more
+  // than the multiply-adds.
   const int64_t T = g.KH * g.KW, C = g.C, K = T * C, HW = g.H * g.W, P = g.P();
-  if (!use_avx512() || C < 8 || T > 64) return false;
+  if (!use_avx512() || T > 64 || (nchw && C < 8)) return false;
   // NCHW padding reads a zero image of C*H*W floats, kept between calls: cap it at 16 MiB
   if (nchw && C * HW > kMaxZeroFloats) return false;
   const int64_t tb_max = std::max<int64_t>(1, kTargetKC / C);
@@ -118,6 +148,7 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
   auto pixel = [&](const float* xg, int64_t n, int64_t ih, int64_t iw) {
     return nchw ? xg + n * Ctot * HW + ih * g.W + iw : xg + ((n * g.H + ih) * g.W + iw) * Ctot;
   };
+  const int64_t pix = nchw ? 1 : Ctot;  // from one input pixel to the next along a row
 
   // packed weights of one group: block kb holds taps [kb*tb, ...) as `strips`
   // panels of [kcb][32] (zero columns past OC)
@@ -143,17 +174,33 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
       alignas(64) float scratch[kRows * kCols];
       for (int64_t tile = t0; tile < t1; ++tile) {
         const int64_t r0 = tile * kRows, rows = std::min<int64_t>(kRows, Mtot - r0);
-        // the window pointers of the tile's pixels, tap-major
-        PixelCursor pc(r0, g.OH, g.OW);
-        for (int64_t i = 0; i < kRows; ++i, pc.next()) {
-          const int64_t ih0 = pc.oh * g.sh - g.ph, iw0 = pc.ow * g.sw - g.pw;
-          if (nchw && i < rows) dst[i] = y + (pc.n * OCtot + gi * g.OC) * P + pc.oh * g.OW + pc.ow;
-          for (int64_t kh = 0, t = 0; kh < g.KH; ++kh)
+        // the window pointers of the tile's pixels, tap-major, one run of
+        // pixels on the same output row at a time: along a run, a tap's input
+        // pixels are `step` apart, with the padding only at the run's ends
+        for (int64_t i = 0; i < kRows;) {
+          if (i >= rows) {  // past the last pixel: zeros, never stored
+            for (int64_t t = 0; t < T; ++t) std::fill(ptrs + t * kRows + i, ptrs + (t + 1) * kRows, zeros);
+            break;
+          }
+          const PixelCursor pc(r0 + i, g.OH, g.OW);
+          const int64_t len = std::min(rows - i, g.OW - pc.ow);
+          if (nchw)
+            for (int64_t j = 0; j < len; ++j) dst[i + j] = y + (pc.n * OCtot + gi * g.OC) * P + pc.oh * g.OW + pc.ow + j;
+          for (int64_t kh = 0, t = 0; kh < g.KH; ++kh) {
+            const int64_t ih = pc.oh * g.sh - g.ph + kh * g.dh;
             for (int64_t kw = 0; kw < g.KW; ++kw, ++t) {
-              const int64_t ih = ih0 + kh * g.dh, iw = iw0 + kw * g.dw;
-              const bool inside = i < rows && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-              ptrs[t * kRows + i] = inside ? pixel(xg, pc.n, ih, iw) : zeros;
+              // pixel j reads column iw0 + j*sw: inside the image for j in [lo, hi)
+              const int64_t iw0 = pc.ow * g.sw - g.pw + kw * g.dw;
+              int64_t lo = 0, hi = 0;
+              if (ih >= 0 && ih < g.H && iw0 < g.W) {
+                lo = iw0 >= 0 ? 0 : g.sw == 1 ? -iw0 : ceil_div(-iw0, g.sw);
+                hi = std::min(len, g.sw == 1 ? g.W - iw0 : (g.W - 1 - iw0) / g.sw + 1);
+              }
+              const float* first = pixel(xg, pc.n, std::clamp<int64_t>(ih, 0, g.H - 1), 0);
+              fill_run(ptrs + t * kRows + i, len, lo, hi, first, iw0 * pix, g.sw * pix, zeros);
             }
+          }
+          i += len;
         }
         // NHWC: the tile's output rows are contiguous channel runs (straight into
         // y unless partial); NCHW: through scratch, then one value per plane
@@ -165,14 +212,12 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
           for (int64_t kb = 0; kb < nkb; ++kb) {
             const int64_t k0 = kb * tb * C, kcb = std::min(tb * C, K - k0);
             kernel_12x32(kcb / C, C, cs, ptrs + kb * tb * kRows, wp + k0 * strips * kCols + s * kcb * kCols, cdst,
-                         ldc, kb > 0, cols);
+                         ldc, kb > 0, cols, bg ? bg + s * kCols : nullptr);
           }
-          if (nchw) {  // bias + activation on the tile, then scatter into the channel planes
+          if (nchw) {  // activation on the tile, then scatter into the channel planes
             for (int64_t i = 0; i < rows; ++i) {
               float* row = scratch + i * kCols;
-              if (bg)
-                for (int j = 0; j < cols; ++j) row[j] += bg[s * kCols + j];
-              apply_act(act, row, cols);
+              if (act != Act::None) apply_act(act, row, cols);
               for (int j = 0; j < cols; ++j) dst[i][(s * kCols + j) * P] = row[j];
             }
           } else if (via_scratch) {
@@ -180,14 +225,9 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
               std::copy(scratch + i * kCols, scratch + i * kCols + cols, y + (r0 + i) * OCtot + gi * g.OC + s * kCols);
           }
         }
-        if (nchw) continue;
-        // NHWC: bias + activation on the finished rows (still in cache)
-        for (int64_t i = 0; i < rows; ++i) {
-          float* row = y + (r0 + i) * OCtot + gi * g.OC;
-          if (bg)
-            for (int64_t j = 0; j < g.OC; ++j) row[j] += bg[j];
-          apply_act(act, row, g.OC);
-        }
+        if (nchw || act == Act::None) continue;
+        // NHWC: activation on the finished rows (still in cache)
+        for (int64_t i = 0; i < rows; ++i) apply_act(act, y + (r0 + i) * OCtot + gi * g.OC, g.OC);
       }
     });
   }
