@@ -166,6 +166,26 @@ def test_direct_kernel(cfg, activation, cl):
     run_parity(ref, fast, x.contiguous(memory_format=CL) if cl else x, torch.float32, activation=activation)
 
 
+# ---- float32 depthwise kernels: whole vectors of channels, stride 1 runs 8-pixel blocks ------------
+# (the forward and input gradient with 3/5/7-wide windows, the 3x3 weight gradient); rows that are
+# shorter than a block, rows with a partial last block, padding at both ends of a row (edge blocks)
+# and padding wider than the window's reach.
+@pytest.mark.parametrize("cfg", [
+    dict(c=32, k=3, p=1, batch=2, size=(9, 21)),
+    dict(c=16, k=3, p=0, batch=2, size=(5, 8)),      # 6 output columns: no whole block
+    dict(c=48, k=3, p=2, batch=1, size=(7, 30)),
+    dict(c=32, k=5, p=2, batch=2, size=(8, 19)),
+    dict(c=16, k=7, p=3, batch=1, size=(10, 17)),
+    dict(c=16, k=3, p=4, batch=1, size=(4, 9)),      # columns entirely in the padding
+])
+@pytest.mark.parametrize("cl", [True, False])
+def test_depthwise_kernels(cfg, cl):
+    ref, fast = _pair_mods(torch.nn.Conv2d, fastnn.Conv2d, (cfg["c"], cfg["c"], cfg["k"]),
+                           dict(stride=1, padding=cfg["p"], groups=cfg["c"]), torch.float32)
+    x = torch.randn(cfg["batch"], cfg["c"], *cfg["size"])
+    run_parity(ref, fast, x.contiguous(memory_format=CL) if cl else x, torch.float32)
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_thread_counts(threads):
     old = torch.get_num_threads()

@@ -137,6 +137,60 @@ FASTNN_AVX512 void dw_row_nhwc(const Geom& g, int64_t CH, int64_t n, int64_t oh,
   }
 }
 
+// Stride 1, dilation 1, KW taps wide, channels a multiple of 16: 8 output
+// pixels x 16 channels from (oh, ow0) per call. Each input vector is loaded
+// once per window row and serves up to KW outputs; the per-pixel loop above
+// loads every input KW times (and a weight per FMA) and is bound by its loads.
+// EDGE: some of the columns ow0 - pw .. + 8 + KW - 2 fall into the padding.
+template <int KW, bool EDGE>
+FASTNN_AVX512 inline void dw_8px_nhwc(const Geom& g, int64_t CH, const float* xn, int64_t oh, int64_t ow0, int64_t c,
+                                      const float* wt, const float* bias, float* yrow) {
+  constexpr int kPx = 8, kIn = kPx + KW - 1;
+  __m512 acc[kPx];
+  const __m512 b = bias ? _mm512_loadu_ps(bias + c) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+  for (int o = 0; o < kPx; ++o) acc[o] = b;
+  const int64_t iw0 = ow0 - g.pw;
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    const int64_t ih = oh - g.ph + kh;
+    if (ih < 0 || ih >= g.H) continue;
+    const float* xr = xn + (ih * g.W + iw0) * CH + c;
+    __m512 xv[kIn];
+#pragma GCC unroll 16
+    for (int j = 0; j < kIn; ++j)
+      xv[j] = !EDGE || (iw0 + j >= 0 && iw0 + j < g.W) ? _mm512_loadu_ps(xr + j * CH) : _mm512_setzero_ps();
+    const float* wr = wt + kh * KW * CH + c;
+#pragma GCC unroll 8
+    for (int kw = 0; kw < KW; ++kw) {
+      const __m512 w = _mm512_loadu_ps(wr + kw * CH);
+#pragma GCC unroll 8
+      for (int o = 0; o < kPx; ++o) acc[o] = _mm512_fmadd_ps(w, xv[o + kw], acc[o]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int o = 0; o < kPx; ++o) _mm512_storeu_ps(yrow + (ow0 + o) * CH + c, acc[o]);
+}
+
+// One NHWC output row (n, oh) through dw_8px_nhwc; the last OW % 8 pixels per pixel.
+template <int KW>
+FASTNN_AVX512 void dw_row_nhwc_s1(const Geom& g, int64_t CH, int64_t n, int64_t oh, const float* x, const float* wt,
+                                  const float* bias, float* y) {
+  const float* xn = x + n * g.H * g.W * CH;
+  float* yrow = y + (n * g.OH + oh) * g.OW * CH;
+  const int64_t full = g.OW / 8 * 8;
+  for (int64_t ow0 = 0; ow0 < full; ow0 += 8) {
+    const bool edge = ow0 - g.pw < 0 || ow0 - g.pw + 8 + KW - 1 > g.W;
+    for (int64_t c = 0; c < CH; c += 16) {
+      if (edge)
+        dw_8px_nhwc<KW, true>(g, CH, xn, oh, ow0, c, wt, bias, yrow);
+      else
+        dw_8px_nhwc<KW, false>(g, CH, xn, oh, ow0, c, wt, bias, yrow);
+    }
+  }
+  for (int64_t ow = full; ow < g.OW; ++ow)
+    for (int64_t c = 0; c < CH; c += 16) dw_pixel_nhwc<1>(g, CH, n, oh, ow, c, x, wt, bias, yrow + ow * CH);
+}
+
 // NHWC grad_weight/grad_bias partial sums over output rows [r0, r1) (row =
 // n*OH + oh), all channels, into gwt [KK, C] and gb [C] (accumulated in L1).
 FASTNN_AVX512 void dw_grad_weight_rows_nhwc(const Geom& g, int64_t CH, int64_t r0, int64_t r1, const float* gy,
@@ -218,6 +272,67 @@ FASTNN_AVX512 void dw_grad_weight_rows_nhwc_fixed(const Geom& g, int64_t CH, int
   }
 }
 
+// Stride 1, dilation 1, 3x3, channels a multiple of 16: NPX output pixels x
+// 16 channels per step, pixels outer and channels inner so that memory is
+// read in order. The fixed-window loop above sweeps a band once per channel
+// block, reading one cache line in eight, which the hardware prefetchers do
+// not follow; here the nine tap sums live in L1 (gwt) and are loaded and
+// stored once per NPX pixels, and each input vector serves up to 3 taps.
+template <int NPX, bool EDGE>
+FASTNN_AVX512 inline void dw_gw_3x3_px_nhwc(const Geom& g, int64_t CH, const float* xn, int64_t oh, int64_t ow0,
+                                            int64_t c, const float* gyr, float* gwt, float* gb) {
+  constexpr int kIn = NPX + 2;
+  __m512 go[NPX], acc[9];
+  __m512 bsum = _mm512_loadu_ps(gb + c);
+#pragma GCC unroll 8
+  for (int o = 0; o < NPX; ++o) {
+    go[o] = _mm512_loadu_ps(gyr + (ow0 + o) * CH + c);
+    bsum = _mm512_add_ps(bsum, go[o]);
+  }
+  _mm512_storeu_ps(gb + c, bsum);
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) acc[t] = _mm512_loadu_ps(gwt + t * CH + c);
+  const int64_t iw0 = ow0 - g.pw;
+#pragma GCC unroll 3
+  for (int kh = 0; kh < 3; ++kh) {
+    const int64_t ih = oh - g.ph + kh;
+    if (ih < 0 || ih >= g.H) continue;
+    const float* xr = xn + (ih * g.W + iw0) * CH + c;
+    __m512 xv[kIn];
+#pragma GCC unroll 10
+    for (int j = 0; j < kIn; ++j)
+      xv[j] = !EDGE || (iw0 + j >= 0 && iw0 + j < g.W) ? _mm512_loadu_ps(xr + j * CH) : _mm512_setzero_ps();
+#pragma GCC unroll 3
+    for (int kw = 0; kw < 3; ++kw)
+#pragma GCC unroll 8
+      for (int o = 0; o < NPX; ++o) acc[kh * 3 + kw] = _mm512_fmadd_ps(go[o], xv[o + kw], acc[kh * 3 + kw]);
+  }
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) _mm512_storeu_ps(gwt + t * CH + c, acc[t]);
+}
+
+// Output rows [r0, r1) through dw_gw_3x3_px_nhwc (see there), into gwt [9, C] and gb [C].
+FASTNN_AVX512 void dw_grad_weight_rows_nhwc_3x3_s1(const Geom& g, int64_t CH, int64_t r0, int64_t r1, const float* gy,
+                                                   const float* x, float* gwt, float* gb) {
+  const int64_t full = g.OW / 8 * 8;
+  for (int64_t row = r0; row < r1; ++row) {
+    const int64_t n = row / g.OH, oh = row % g.OH;
+    const float* xn = x + n * g.H * g.W * CH;
+    const float* gyr = gy + row * g.OW * CH;
+    for (int64_t ow0 = 0; ow0 < full; ow0 += 8) {
+      const bool edge = ow0 - g.pw < 0 || ow0 - g.pw + 10 > g.W;
+      for (int64_t c = 0; c < CH; c += 16) {
+        if (edge)
+          dw_gw_3x3_px_nhwc<8, true>(g, CH, xn, oh, ow0, c, gyr, gwt, gb);
+        else
+          dw_gw_3x3_px_nhwc<8, false>(g, CH, xn, oh, ow0, c, gyr, gwt, gb);
+      }
+    }
+    for (int64_t ow = full; ow < g.OW; ++ow)
+      for (int64_t c = 0; c < CH; c += 16) dw_gw_3x3_px_nhwc<1, true>(g, CH, xn, oh, ow, c, gyr, gwt, gb);
+  }
+}
+
 // grad_weight / grad_bias of one NCHW channel over the batch (stride-1 columns).
 FASTNN_AVX512 void dw_grad_weight_nchw(const Geom& g, int64_t CH, int64_t c, const float* gy, const float* x,
                                        float* gw, float* gb) {
@@ -274,8 +389,16 @@ bool depthwise_forward_f32(const Geom& g, int64_t CH, bool nhwc, const float* x,
   std::vector<float> wt(static_cast<size_t>(KK * CH));
   for (int64_t c = 0; c < CH; ++c)
     for (int64_t t = 0; t < KK; ++t) wt[t * CH + c] = w[c * KK + t];
+  // the 8-pixel blocks: stride 1, no dilation, whole vectors of channels, 3/5/7 wide
+  using RowFn = void (*)(const Geom&, int64_t, int64_t, int64_t, const float*, const float*, const float*, float*);
+  RowFn row_fn = dw_row_nhwc;
+  if (g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && CH % 16 == 0) {
+    if (g.KW == 3) row_fn = dw_row_nhwc_s1<3>;
+    if (g.KW == 5) row_fn = dw_row_nhwc_s1<5>;
+    if (g.KW == 7) row_fn = dw_row_nhwc_s1<7>;
+  }
   at::parallel_for(0, g.N * g.OH, 1, [&](int64_t b, int64_t e) {
-    for (int64_t row = b; row < e; ++row) dw_row_nhwc(g, CH, row / g.OH, row % g.OH, x, wt.data(), bias, y);
+    for (int64_t row = b; row < e; ++row) row_fn(g, CH, row / g.OH, row % g.OH, x, wt.data(), bias, y);
   });
   return true;
 }
@@ -297,7 +420,10 @@ bool depthwise_grad_weight_bias_f32(const Geom& g, int64_t CH, bool nhwc, const 
     for (int64_t ch = b; ch < e; ++ch) {
       float* p = part.data() + ch * (KK + 1) * CH;
       const int64_t a = rows * ch / chunks, b2 = rows * (ch + 1) / chunks;
-      if (g.KH == 3 && g.KW == 3) {
+      const bool unit = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+      if (g.KH == 3 && g.KW == 3 && unit && CH % 16 == 0 && gw) {
+        dw_grad_weight_rows_nhwc_3x3_s1(g, CH, a, b2, gy, x, p, p + KK * CH);
+      } else if (g.KH == 3 && g.KW == 3) {
         dw_grad_weight_rows_nhwc_fixed<3, 3>(g, CH, a, b2, gy, x, gw ? p : nullptr, p + KK * CH);
       } else if (g.KH == 5 && g.KW == 5) {
         dw_grad_weight_rows_nhwc_fixed<5, 5>(g, CH, a, b2, gy, x, gw ? p : nullptr, p + KK * CH);
