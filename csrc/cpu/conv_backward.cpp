@@ -5,7 +5,9 @@
 //   grad_input, strided: column blocks W^T * grad_output, scattered by col2im.
 //   grad_weight (+ grad_bias in the same GEMM, via a row of ones appended to
 //     the im2col operand): grad_output * col^T over all pixels of the batch,
-//     the pixel range split over threads with one partial sum per thread.
+//     the pixel range split over threads with one partial sum per thread;
+//     float32 first tries the direct kernels (conv_nhwc_direct.cpp,
+//     conv_nchw_grad_weight.cpp), which read the image in place.
 //   depthwise: direct loops.
 #include <torch/library.h>
 
@@ -115,6 +117,10 @@ void grad_weight_bias(const Geom& g, const at::Tensor& gy, const at::Tensor& x, 
   T* gwp = gw->data_ptr<T>();  // [OC, K] in the layout's K order
   if constexpr (std::is_same_v<T, float>) {
     if (nhwc && nhwc_direct_grad_weight_f32(g, G, Ctot, OCtot, xp, gyp, gwp, gbp)) return;
+    if (!nhwc && !g.is_pointwise() && nchw_direct_grad_weight_f32(g, G, Ctot, OCtot, xp, gyp, gwp)) {
+      if (gbp) grad_bias_only<T>(gy, nhwc, gbp);
+      return;
+    }
   }
   const int64_t total = g.N * P, Kb = K + (gb ? 1 : 0);
   const int64_t threads = at::get_num_threads();

@@ -23,8 +23,8 @@ void forward_into(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
 // Float32 convolution reading the image in place (no im2col packing;
 // conv_nhwc_direct.cpp), x and y both channels_last or both NCHW (nchw).
 // wperm: weight as [OC_total, KH, KW, C]. Returns false (nothing written)
-// where it does not apply (no AVX-512, fewer than 8 channels per group,
-// windows of more than 64 taps).
+// where it does not apply (no AVX-512, NCHW with fewer than 8 channels per
+// group, windows of more than 64 taps).
 bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
                              const float* wperm, const float* bias, Act act, float* y);
 
@@ -33,6 +33,12 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
 // does not apply (no AVX-512, channels per group not a multiple of 16, more than 64 taps).
 bool nhwc_direct_grad_weight_f32(const Geom& g, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
                                  const float* gy, float* gw, float* gb);
+
+// The weight gradient of an NCHW float32 convolution (conv_nchw_grad_weight.cpp):
+// gw [OC_total, C, KH, KW]. Returns false where it does not apply (no AVX-512,
+// a zero-bordered copy of the image over 128 MiB).
+bool nchw_direct_grad_weight_f32(const Geom& g, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
+                                 const float* gy, float* gw);
 
 // x[i] = act(x[i]) over a whole (contiguous) tensor, in parallel.
 void apply_act_tensor(Act act, at::Tensor& t);
