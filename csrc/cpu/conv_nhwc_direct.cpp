@@ -22,6 +22,7 @@
 #include "conv_driver.h"
 #include "gemm/activation.h"
 #include "gemm/microkernel.h"
+#include "gemm/pack_x86.h"
 #include "output_cache.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -94,6 +95,46 @@ FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, int64_t cs, const float
   store_tile(acc0, acc1, c, ldc, load_c, cols);
 }
 
+// Transposes 16 rows of 16 floats in registers (r[j] becomes column j).
+FASTNN_AVX512 inline void transpose16x16(__m512 (&r)[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4i + m], 128-bit lane L: rows 4i..4i+3 of column 4L + m
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512 alo = _mm512_shuffle_f32x4(u[m], u[4 + m], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 ahi = _mm512_shuffle_f32x4(u[m], u[4 + m], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512 blo = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 bhi = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], _MM_SHUFFLE(3, 2, 3, 2));
+    r[m] = _mm512_shuffle_f32x4(alo, blo, _MM_SHUFFLE(2, 0, 2, 0));
+    r[4 + m] = _mm512_shuffle_f32x4(alo, blo, _MM_SHUFFLE(3, 1, 3, 1));
+    r[8 + m] = _mm512_shuffle_f32x4(ahi, bhi, _MM_SHUFFLE(2, 0, 2, 0));
+    r[12 + m] = _mm512_shuffle_f32x4(ahi, bhi, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+}
+
+// A 12 x cols tile (rows: 12 consecutive pixels of one output row, 32 floats
+// apart; columns: output channels) into NCHW channel planes: channel j's 12
+// values go to plane + j*P, side by side.
+FASTNN_AVX512 void store_tile_to_planes(const float* tile, int cols, float* plane, int64_t P) {
+  for (int h = 0; h * 16 < cols; ++h) {
+    __m512 r[16];
+    for (int i = 0; i < kRows; ++i) r[i] = _mm512_load_ps(tile + i * kCols + 16 * h);
+    for (int i = kRows; i < 16; ++i) r[i] = _mm512_setzero_ps();
+    transpose16x16(r);
+    const int n = std::min(16, cols - 16 * h);
+    for (int j = 0; j < n; ++j) _mm512_mask_storeu_ps(plane + (16 * h + j) * P, __mmask16((1u << kRows) - 1), r[j]);
+  }
+}
+
 // out[j] for the pixels j in [0, len) (len <= 16) of a run: the pixel at
 // element offset off + j*step from `row` for j in [lo, hi), `zeros` elsewhere.
 // Offsets outside [lo, hi) may point outside the image: they are computed as
@@ -138,24 +179,43 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
   // than the multiply-adds.
   const int64_t T = g.KH * g.KW, C = g.C, K = T * C, HW = g.H * g.W, P = g.P();
   if (!use_avx512() || T > 64 || (nchw && C < 8)) return false;
-  // NCHW padding reads a zero image of C*H*W floats, kept between calls: cap it at 16 MiB
-  if (nchw && C * HW > kMaxZeroFloats) return false;
+  // An NCHW image is read channels_last when its channel count allows the
+  // 8x8-transpose copy (a pass over the image, about a tenth of the 3x3 64-channel
+  // forward): its channels H*W apart cost the kernel a quarter of its speed.
+  // Otherwise its padding reads a zero image of C*H*W floats, kept between
+  // calls: capped at 16 MiB.
+  std::shared_ptr<void> x_nhwc;
+  bool in_nchw = nchw;
+  if (nchw && Ctot % 4 == 0) {
+    x_nhwc = cached_block(static_cast<size_t>(g.N * HW * Ctot) * sizeof(float));
+    float* xt = static_cast<float*>(x_nhwc.get());
+    const int64_t chunk = 256, per_image = ceil_div(HW, chunk);
+    at::parallel_for(0, g.N * per_image, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t n = i / per_image, p0 = (i % per_image) * chunk, np = std::min(chunk, HW - p0);
+        pack_rowmajor_f32_x86(x + n * Ctot * HW + p0, HW, Ctot, np, Ctot, xt + (n * HW + p0) * Ctot);
+      }
+    });
+    x = xt;
+    in_nchw = false;
+  }
+  if (in_nchw && C * HW > kMaxZeroFloats) return false;
   const int64_t tb_max = std::max<int64_t>(1, kTargetKC / C);
   const int64_t nkb = ceil_div(T, tb_max), tb = ceil_div(T, nkb);  // taps per weight block
   const int64_t strips = ceil_div(g.OC, kCols), Mtot = g.N * P;
   // where pixel (n, ih, iw) of this group starts, and the distance between its channels
-  const int64_t cs = nchw ? HW : 1;
+  const int64_t cs = in_nchw ? HW : 1;
   auto pixel = [&](const float* xg, int64_t n, int64_t ih, int64_t iw) {
-    return nchw ? xg + n * Ctot * HW + ih * g.W + iw : xg + ((n * g.H + ih) * g.W + iw) * Ctot;
+    return in_nchw ? xg + n * Ctot * HW + ih * g.W + iw : xg + ((n * g.H + ih) * g.W + iw) * Ctot;
   };
-  const int64_t pix = nchw ? 1 : Ctot;  // from one input pixel to the next along a row
+  const int64_t pix = in_nchw ? 1 : Ctot;  // from one input pixel to the next along a row
 
   // packed weights of one group: block kb holds taps [kb*tb, ...) as `strips`
   // panels of [kcb][32] (zero columns past OC)
   const size_t wsize = static_cast<size_t>(strips * kCols * K);
   std::shared_ptr<void> wbuf = cached_block(wsize * sizeof(float));
   float* wp = static_cast<float*>(wbuf.get());
-  const float* zeros = zero_row(nchw ? C * HW : C);
+  const float* zeros = zero_row(in_nchw ? C * HW : C);
 
   for (int64_t gi = 0; gi < groups; ++gi) {
     const float* wg = wperm + gi * g.OC * K;
@@ -177,6 +237,7 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
         // the window pointers of the tile's pixels, tap-major, one run of
         // pixels on the same output row at a time: along a run, a tap's input
         // pixels are `step` apart, with the padding only at the run's ends
+        bool one_run = false;  // all 12 pixels on one output row (NCHW: side by side in each plane)
         for (int64_t i = 0; i < kRows;) {
           if (i >= rows) {  // past the last pixel: zeros, never stored
             for (int64_t t = 0; t < T; ++t) std::fill(ptrs + t * kRows + i, ptrs + (t + 1) * kRows, zeros);
@@ -184,6 +245,7 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
           }
           const PixelCursor pc(r0 + i, g.OH, g.OW);
           const int64_t len = std::min(rows - i, g.OW - pc.ow);
+          one_run = len == kRows;
           if (nchw)
             for (int64_t j = 0; j < len; ++j) dst[i + j] = y + (pc.n * OCtot + gi * g.OC) * P + pc.oh * g.OW + pc.ow + j;
           for (int64_t kh = 0, t = 0; kh < g.KH; ++kh) {
@@ -214,11 +276,14 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
             kernel_12x32(kcb / C, C, cs, ptrs + kb * tb * kRows, wp + k0 * strips * kCols + s * kcb * kCols, cdst,
                          ldc, kb > 0, cols, bg ? bg + s * kCols : nullptr);
           }
-          if (nchw) {  // activation on the tile, then scatter into the channel planes
-            for (int64_t i = 0; i < rows; ++i) {
-              float* row = scratch + i * kCols;
-              if (act != Act::None) apply_act(act, row, cols);
-              for (int j = 0; j < cols; ++j) dst[i][(s * kCols + j) * P] = row[j];
+          if (nchw) {  // activation on the tile, then into the channel planes
+            if (act != Act::None)
+              for (int64_t i = 0; i < rows; ++i) apply_act(act, scratch + i * kCols, cols);
+            if (one_run) {
+              store_tile_to_planes(scratch, cols, dst[0] + s * kCols * P, P);
+            } else {
+              for (int64_t i = 0; i < rows; ++i)
+                for (int j = 0; j < cols; ++j) dst[i][(s * kCols + j) * P] = scratch[i * kCols + j];
             }
           } else if (via_scratch) {
             for (int64_t i = 0; i < rows; ++i)
