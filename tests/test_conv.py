@@ -141,7 +141,9 @@ def test_conv2d_larger(cfg, cl, dtype):
 # 512), groups, stride, dilation, asymmetric padding, a 7x7 window; the input gradient of a
 # stride-1 convolution runs the same kernel with flipped weights and negative padding. With 16k
 # channels per group the channels_last weight gradient runs its direct kernel as well. NCHW
-# (except 1x1) reads its channels H*W apart and scatters the output tile into the planes.
+# (except 1x1) is read channels_last after a transposing copy when its channel count is a multiple
+# of 4, in place (channels H*W apart) otherwise; whole-row output tiles go into the channel planes
+# by register transposes, others one value at a time.
 @pytest.mark.parametrize("cfg", [
     dict(cin=8, cout=16, k=3, s=1, p=1, g=1, batch=3, size=(5, 7)),
     dict(cin=64, cout=64, k=3, s=1, p=1, g=1, batch=2, size=(9, 10)),     # 576 > 512: two weight blocks
@@ -155,6 +157,8 @@ def test_conv2d_larger(cfg, cl, dtype):
     dict(cin=3, cout=20, k=7, s=2, p=3, g=1, batch=1, size=(23, 30)),    # ResNet-style 7x7/2 stem
     dict(cin=1, cout=8, k=3, s=3, p=2, g=1, batch=2, size=(14, 40), d=2),
     dict(cin=16, cout=32, k=3, s=1, p=1, g=1, batch=1, size=(6, 50)),    # rows several tiles long
+    dict(cin=10, cout=20, k=3, s=1, p=1, g=1, batch=2, size=(7, 15)),    # NCHW read in place (channels % 4)
+    dict(cin=18, cout=12, k=3, s=2, p=1, g=2, batch=2, size=(9, 26)),    # the same, grouped, strided
 ])
 @pytest.mark.parametrize("activation", ["none", "relu"])
 @pytest.mark.parametrize("cl", [True, False])
