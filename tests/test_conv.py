@@ -139,8 +139,9 @@ def test_conv2d_larger(cfg, cl, dtype):
 # padding at either end of a row, pixel counts that are not a multiple of 12 (partial tiles), out
 # channels that are not a multiple of 32 (masked strips), several weight blocks (taps * C >
 # 512), groups, stride, dilation, asymmetric padding, a 7x7 window; the input gradient of a
-# stride-1 convolution runs the same kernel with flipped weights and negative padding. With 16k
-# channels per group the channels_last weight gradient runs its direct kernel as well. NCHW
+# stride-1 convolution runs the same kernel with flipped weights and negative padding. With 12+
+# channels per group the channels_last weight gradient runs its direct kernel as well (its 12-row
+# tiles of window values cross from one tap to the next unless 12 divides C). NCHW
 # (except 1x1) is read channels_last after a transposing copy when its channel count is a multiple
 # of 4, in place (channels H*W apart) otherwise; whole-row output tiles go into the channel planes
 # by register transposes, others one value at a time.
@@ -159,6 +160,8 @@ def test_conv2d_larger(cfg, cl, dtype):
     dict(cin=16, cout=32, k=3, s=1, p=1, g=1, batch=1, size=(6, 50)),    # rows several tiles long
     dict(cin=10, cout=20, k=3, s=1, p=1, g=1, batch=2, size=(7, 15)),    # NCHW read in place (channels % 4)
     dict(cin=18, cout=12, k=3, s=2, p=1, g=2, batch=2, size=(9, 26)),    # the same, grouped, strided
+    dict(cin=13, cout=36, k=3, s=1, p=1, g=1, batch=2, size=(6, 11)),    # weight-grad tiles across taps
+    dict(cin=26, cout=8, k=(2, 3), s=2, p=1, g=2, batch=2, size=(9, 10)),
 ])
 @pytest.mark.parametrize("activation", ["none", "relu"])
 @pytest.mark.parametrize("cl", [True, False])

@@ -28,9 +28,10 @@ void forward_into(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
 bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
                              const float* wperm, const float* bias, Act act, float* y);
 
-// The weight (and bias) gradient of the same: gw [OC_total, KH, KW, C] (channels_last
-// weight order) and gb [OC_total], either may be null. Returns false where it
-// does not apply (no AVX-512, channels per group not a multiple of 16, more than 64 taps).
+// The weight (and bias) gradient of a channels_last one (conv_nhwc_grad_weight.cpp):
+// gw [OC_total, KH, KW, C] (channels_last weight order) and gb [OC_total], either
+// may be null. Returns false where it does not apply (no AVX-512, fewer than 12
+// channels per group, more than 64 taps).
 bool nhwc_direct_grad_weight_f32(const Geom& g, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
                                  const float* gy, float* gw, float* gb);
 

@@ -62,7 +62,11 @@ FASTNN_AVX512 void window_x_grad_12x32(const float* const* a, int krows, int64_t
   }
   const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
   const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0;
-  for (int i = 0; i < krows; ++i) {
+  // (a fixed trip count: indexing the accumulators by a run-time bound would
+  // keep them in memory through the whole loop above)
+#pragma GCC unroll 12
+  for (int i = 0; i < kRows; ++i) {
+    if (i >= krows) break;
     float* ci = c + i * ldc;
     _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(acc0[i], _mm512_maskz_loadu_ps(m0, ci)));
     _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(acc1[i], _mm512_maskz_loadu_ps(m1, ci + 16)));

@@ -7,9 +7,11 @@
 // reads A straight from the image: for 12 output pixels it is given, per
 // window tap, 12 pointers to the input pixels' channel vectors (or to a zero
 // row where the tap falls into the padding) and walks the channels. Only the
-// weights are packed, once per call. An NCHW image is read the same way, its
-// channels H*W apart instead of adjacent, and the output tile is scattered
-// into the channel planes.
+// weights are packed, once per call. An NCHW image is first copied
+// channels_last (8x8 register transposes) when its channel count is a
+// multiple of 4, and otherwise read in place, its channels H*W apart; the
+// output tile goes into the channel planes. (The weight gradients are in
+// conv_nhwc_grad_weight.cpp and conv_nchw_grad_weight.cpp.)
 //
 //   Y[t, oc] = act(sum_{tap, c} X[pixel(t, tap), c] * W[oc, tap, c] + bias[oc])
 #include <ATen/Parallel.h>
@@ -299,111 +301,6 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
   return true;
 }
 
-namespace {
-
-constexpr int64_t kPixelBlock = 256;  // pixels (reduction steps) per packed block of grad_output
-
-// c[0..12) x 32 (+)= sum over kc pixels of a[k][i] * b(k)[j], where b(k) is
-// two 16-channel halves of the input pixel behind pixel k for this strip's
-// taps: pa[k] + ca and pb[k] + cb (each a pointer to a zero row in padding).
-FASTNN_AVX512 void dw_kernel_12x32(int64_t kc, const float* a, const float* const* pa, int64_t ca,
-                                   const float* const* pb, int64_t cb, float* c, int64_t ldc, bool load_c,
-                                   int cols) {
-  __m512 acc0[kRows], acc1[kRows];
-#pragma GCC unroll 12
-  for (int i = 0; i < kRows; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(pa[k] + ca), b1 = _mm512_loadu_ps(pb[k] + cb);
-    const float* ak = a + k * kRows;
-#pragma GCC unroll 12
-    for (int i = 0; i < kRows; ++i) {
-      const __m512 av = _mm512_set1_ps(ak[i]);
-      acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);
-    }
-  }
-  store_tile(acc0, acc1, c, ldc, load_c, cols);
-}
-
-}  // namespace
-
-bool nhwc_direct_grad_weight_f32(const Geom& g, int64_t groups, int64_t Ctot, int64_t OCtot, const float* x,
-                                 const float* gy, float* gw, float* gb) {
-  const int64_t T = g.KH * g.KW, C = g.C, K = T * C;
-  if (!use_avx512() || C % 16 != 0 || T > 64) return false;
-  const int64_t Mtot = g.N * g.P(), img_stride = g.H * g.W * Ctot;
-  const int64_t ocpad = ceil_div(g.OC, kRows) * kRows, strips = ceil_div(K, kCols);
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), Mtot / kPixelBlock));
-  // per-thread partial sums over its pixels: [ocpad, K] weight rows (+ OC bias sums)
-  const int64_t part = ocpad * K + g.OC;
-  std::shared_ptr<void> partial_buf = cached_block(static_cast<size_t>(threads * part) * sizeof(float));
-  float* partial = static_cast<float*>(partial_buf.get());
-  std::vector<float> zeros(static_cast<size_t>(C), 0.0f);
-
-  for (int64_t gi = 0; gi < groups; ++gi) {
-    const float* xg = x + gi * C;
-    const float* gyg = gy + gi * g.OC;
-    at::parallel_for(0, threads, 1, [&](int64_t tb, int64_t te) {
-      std::vector<float> apack(static_cast<size_t>(ocpad * kPixelBlock));
-      std::vector<const float*> ptr(static_cast<size_t>(T * kPixelBlock));
-      for (int64_t th = tb; th < te; ++th) {
-        float* out = partial + th * part;
-        float* bsum = out + ocpad * K;
-        std::fill(out, out + part, 0.0f);
-        const int64_t p0 = Mtot * th / threads, p1 = Mtot * (th + 1) / threads;
-        for (int64_t pb = p0; pb < p1; pb += kPixelBlock) {
-          const int64_t kc = std::min(kPixelBlock, p1 - pb);
-          // grad_output^T, 12 channels per strip: apack[s][k][i] = gy[pb + k, s*12 + i] (zero past OC)
-          for (int64_t k = 0; k < kc; ++k) {
-            const float* row = gyg + (pb + k) * OCtot;
-            for (int64_t ms = 0, oc0 = 0; oc0 < ocpad; ++ms, oc0 += kRows) {
-              float* dst = apack.data() + ms * kc * kRows + k * kRows;
-              const int64_t valid = std::min<int64_t>(kRows, g.OC - oc0);
-              for (int64_t i = 0; i < valid; ++i) dst[i] = row[oc0 + i];
-              for (int64_t i = valid; i < kRows; ++i) dst[i] = 0.0f;
-            }
-            vadd(bsum, row, g.OC);
-          }
-          // the input pixel under each (tap, pixel)
-          PixelCursor pc(pb, g.OH, g.OW);
-          for (int64_t k = 0; k < kc; ++k, pc.next()) {
-            const float* img = xg + pc.n * img_stride;
-            const int64_t ih0 = pc.oh * g.sh - g.ph, iw0 = pc.ow * g.sw - g.pw;
-            for (int64_t kh = 0, t = 0; kh < g.KH; ++kh)
-              for (int64_t kw = 0; kw < g.KW; ++kw, ++t) {
-                const int64_t ih = ih0 + kh * g.dh, iw = iw0 + kw * g.dw;
-                const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-                ptr[t * kPixelBlock + k] = inside ? img + (ih * g.W + iw) * Ctot : zeros.data();
-              }
-          }
-          for (int64_t s = 0; s < strips; ++s) {
-            // two 16-column halves, each inside one tap because C % 16 == 0
-            const int64_t j0 = s * kCols, j1 = std::min(j0 + 16, K - 16);
-            const int cols = static_cast<int>(std::min<int64_t>(kCols, K - j0));
-            const float* const* pa = ptr.data() + (j0 / C) * kPixelBlock;
-            const float* const* pbh = ptr.data() + (j1 / C) * kPixelBlock;
-            for (int64_t ms = 0; ms < ocpad / kRows; ++ms)
-              dw_kernel_12x32(kc, apack.data() + ms * kc * kRows, pa, j0 % C, pbh, j1 % C,
-                              out + ms * kRows * K + j0, K, pb > p0, cols);
-          }
-        }
-      }
-    });
-    // sum the threads' parts into this group's rows of grad_weight / grad_bias
-    for (int64_t oc = 0; oc < g.OC; ++oc) {
-      float* dst = gw ? gw + (gi * g.OC + oc) * K : nullptr;
-      if (dst) std::copy(partial + oc * K, partial + (oc + 1) * K, dst);
-      float b = partial[ocpad * K + oc];
-      for (int64_t th = 1; th < threads; ++th) {
-        if (dst) vadd(dst, partial + th * part + oc * K, K);
-        b += partial[th * part + ocpad * K + oc];
-      }
-      if (gb) gb[gi * g.OC + oc] = b;
-    }
-  }
-  return true;
-}
-
 }  // namespace fastnn::cpu::conv
 
 #else
@@ -411,9 +308,6 @@ bool nhwc_direct_grad_weight_f32(const Geom& g, int64_t groups, int64_t Ctot, in
 namespace fastnn::cpu::conv {
 bool direct_conv_forward_f32(const Geom&, bool, int64_t, int64_t, int64_t, const float*, const float*, const float*,
                              Act, float*) {
-  return false;
-}
-bool nhwc_direct_grad_weight_f32(const Geom&, int64_t, int64_t, int64_t, const float*, const float*, float*, float*) {
   return false;
 }
 }  // namespace fastnn::cpu::conv
