@@ -181,6 +181,35 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
   // than the multiply-adds.
   const int64_t T = g.KH * g.KW, C = g.C, K = T * C, HW = g.H * g.W, P = g.P();
   if (!use_avx512() || T > 64 || (nchw && C < 8)) return false;
+  // A few channels per pixel (a network's first layer): in a zero-bordered
+  // copy of the image, the KW taps of a window row are KW*C adjacent floats,
+  // so each window row becomes one tap of KW*C channels: a third of the
+  // pointers and tap loop trips for a 3x3 window of 3 channels.
+  if (!nchw && groups == 1 && C < 8 && g.KW > 1 && g.dw == 1 && g.ph >= 0 && g.pw >= 0) {
+    Geom rows = g;
+    rows.H = g.H + 2 * g.ph;
+    rows.W = g.W + 2 * g.pw;
+    rows.ph = rows.pw = 0;
+    rows.C = g.KW * C;
+    rows.KW = 1;
+    std::shared_ptr<void> pad_buf = cached_block(static_cast<size_t>(g.N * rows.H * rows.W * C) * sizeof(float));
+    float* xpad = static_cast<float*>(pad_buf.get());
+    at::parallel_for(0, g.N * rows.H, 16, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t n = r / rows.H, ih = r % rows.H - g.ph;
+        float* dst = xpad + r * rows.W * C;
+        if (ih < 0 || ih >= g.H) {
+          std::fill(dst, dst + rows.W * C, 0.0f);
+          continue;
+        }
+        std::fill(dst, dst + g.pw * C, 0.0f);
+        std::copy(x + (n * g.H + ih) * g.W * C, x + (n * g.H + ih + 1) * g.W * C, dst + g.pw * C);
+        std::fill(dst + (g.pw + g.W) * C, dst + rows.W * C, 0.0f);
+      }
+    });
+    // wperm [OC, KH, KW, C] is already [OC, KH, 1, KW*C]
+    return direct_conv_forward_f32(rows, false, 1, C, OCtot, xpad, wperm, bias, act, y);
+  }
   // An NCHW image is read channels_last when its channel count allows the
   // 8x8-transpose copy (a pass over the image, about a tenth of the 3x3 64-channel
   // forward): its channels H*W apart cost the kernel a quarter of its speed.
