@@ -24,14 +24,13 @@
 #include "output_cache.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define FASTNN_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
+#include "conv_tile_avx512.h"
 
 namespace fastnn::cpu::conv {
 namespace {
 
-constexpr int kRows = 12;                          // window values (k) per micro-tile
-constexpr int kCols = 32;                          // output channels per micro-tile
+using tile::kRows;                          // window values (k) per micro-tile
+using tile::kCols;                          // output channels per micro-tile
 constexpr int64_t kBlockPixels = 256;              // about this many output pixels per packed panel
 constexpr int64_t kMaxPaddedFloats = int64_t(1) << 25;  // 128 MiB: beyond that, the packed path
 
@@ -49,28 +48,10 @@ FASTNN_AVX512 void window_x_grad_12x32(const float* const* a, int krows, int64_t
     for (int64_t j = 0, o = r * row_step; j < ncols; ++j, o += sw) {
       const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
       b += kCols;
-#define FASTNN_ROW(i)                                \
-  {                                                  \
-    const __m512 v = _mm512_set1_ps(a##i[o]);        \
-    acc0[i] = _mm512_fmadd_ps(v, b0, acc0[i]);       \
-    acc1[i] = _mm512_fmadd_ps(v, b1, acc1[i]);       \
-  }
-      FASTNN_ROW(0) FASTNN_ROW(1) FASTNN_ROW(2) FASTNN_ROW(3) FASTNN_ROW(4) FASTNN_ROW(5)
-      FASTNN_ROW(6) FASTNN_ROW(7) FASTNN_ROW(8) FASTNN_ROW(9) FASTNN_ROW(10) FASTNN_ROW(11)
-#undef FASTNN_ROW
+      FASTNN_TILE_12_ROWS(a, o)
     }
   }
-  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-  const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0;
-  // (a fixed trip count: indexing the accumulators by a run-time bound would
-  // keep them in memory through the whole loop above)
-#pragma GCC unroll 12
-  for (int i = 0; i < kRows; ++i) {
-    if (i >= krows) break;
-    float* ci = c + i * ldc;
-    _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(acc0[i], _mm512_maskz_loadu_ps(m0, ci)));
-    _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(acc1[i], _mm512_maskz_loadu_ps(m1, ci + 16)));
-  }
+  tile::store(acc0, acc1, c, ldc, /*load_c=*/true, cols, krows);
 }
 
 }  // namespace

@@ -28,34 +28,17 @@
 #include "output_cache.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define FASTNN_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
+#include "conv_tile_avx512.h"
+
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its intrinsics headers (transposes)
 
 namespace fastnn::cpu::conv {
 namespace {
 
-constexpr int kRows = 12;   // output pixels per micro-tile
-constexpr int kCols = 32;   // output channels per micro-tile (two zmm)
+using tile::kCols;  // output channels per micro-tile (two zmm)
+using tile::kRows;  // output pixels per micro-tile
 constexpr int64_t kTargetKC = 512;  // reduction length per weight block (taps * C)
 constexpr int64_t kMaxZeroFloats = int64_t(1) << 22;  // see direct_conv_forward_f32
-
-// Writes (or adds into) a 12 x 32 tile of C from its accumulators; columns
-// from `cols` on are left alone.
-FASTNN_AVX512 inline void store_tile(__m512 (&acc0)[kRows], __m512 (&acc1)[kRows], float* c, int64_t ldc,
-                                     bool load_c, int cols) {
-  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-  const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0;
-#pragma GCC unroll 12
-  for (int i = 0; i < kRows; ++i) {
-    float* ci = c + i * ldc;
-    if (load_c) {
-      acc0[i] = _mm512_add_ps(acc0[i], _mm512_maskz_loadu_ps(m0, ci));
-      acc1[i] = _mm512_add_ps(acc1[i], _mm512_maskz_loadu_ps(m1, ci + 16));
-    }
-    _mm512_mask_storeu_ps(ci, m0, acc0[i]);
-    _mm512_mask_storeu_ps(ci + 16, m1, acc1[i]);
-  }
-}
 
 // c[0..12) rows x 32 columns (+)= sum over `taps` taps and C channels of
 // a[tap][i][c] * b[tap*C + c][j], where a[tap][i][c] = ptrs[tap*12 + i][c*cs]
@@ -66,9 +49,8 @@ FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, int64_t cs, const float
   __m512 acc0[kRows], acc1[kRows];
   __m512 init0 = _mm512_setzero_ps(), init1 = _mm512_setzero_ps();
   if (bias && !load_c) {
-    init0 = _mm512_maskz_loadu_ps(cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1), bias);
-    init1 = _mm512_maskz_loadu_ps(cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0,
-                                  bias + 16);
+    init0 = _mm512_maskz_loadu_ps(tile::low_lanes(cols), bias);
+    init1 = _mm512_maskz_loadu_ps(tile::high_lanes(cols), bias + 16);
   }
 #pragma GCC unroll 12
   for (int i = 0; i < kRows; ++i) {
@@ -83,18 +65,10 @@ FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, int64_t cs, const float
     for (int64_t ci = 0, o = 0; ci < C; ++ci, o += cs) {
       const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
       b += kCols;
-#define FASTNN_ROW(i)                                   \
-  {                                                     \
-    const __m512 a = _mm512_set1_ps(p##i[o]);           \
-    acc0[i] = _mm512_fmadd_ps(a, b0, acc0[i]);          \
-    acc1[i] = _mm512_fmadd_ps(a, b1, acc1[i]);          \
-  }
-      FASTNN_ROW(0) FASTNN_ROW(1) FASTNN_ROW(2) FASTNN_ROW(3) FASTNN_ROW(4) FASTNN_ROW(5)
-      FASTNN_ROW(6) FASTNN_ROW(7) FASTNN_ROW(8) FASTNN_ROW(9) FASTNN_ROW(10) FASTNN_ROW(11)
-#undef FASTNN_ROW
+      FASTNN_TILE_12_ROWS(p, o)
     }
   }
-  store_tile(acc0, acc1, c, ldc, load_c, cols);
+  tile::store(acc0, acc1, c, ldc, load_c, cols);
 }
 
 // Transposes 16 rows of 16 floats in registers (r[j] becomes column j).

@@ -24,14 +24,13 @@
 #include "output_cache.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define FASTNN_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
+#include "conv_tile_avx512.h"
 
 namespace fastnn::cpu::conv {
 namespace {
 
-constexpr int kRows = 12;              // window values per micro-tile
-constexpr int kCols = 32;              // output channels per micro-tile
+using tile::kRows;              // window values per micro-tile
+using tile::kCols;              // output channels per micro-tile
 constexpr int64_t kPixelBlock = 256;   // pixels whose window pointers are set up at once
 
 // c[i][0..cols) (+)= sum over kc pixels k of a_i(k) * gy[k*ldg + 0..cols), for rows i < krows,
@@ -43,8 +42,7 @@ FASTNN_AVX512 void window_x_grad_12x32(int64_t kc, const float* const* pa, int64
   __m512 acc0[kRows], acc1[kRows];
 #pragma GCC unroll 12
   for (int i = 0; i < kRows; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
-  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-  const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols > 16 ? __mmask16((1u << (cols - 16)) - 1) : 0;
+  const __mmask16 m0 = tile::low_lanes(cols), m1 = tile::high_lanes(cols);
   for (int64_t k = 0; k < kc; ++k) {
     const float* a = pa[k] + ca;
     const float* b = SPLIT < kRows ? pb[k] : a;
@@ -56,19 +54,7 @@ FASTNN_AVX512 void window_x_grad_12x32(int64_t kc, const float* const* pa, int64
       acc1[i] = _mm512_fmadd_ps(v, g1, acc1[i]);
     }
   }
-  // (a fixed trip count: indexing the accumulators by a run-time bound would
-  // keep them in memory through the whole loop above)
-#pragma GCC unroll 12
-  for (int i = 0; i < kRows; ++i) {
-    if (i >= krows) break;
-    float* ci = c + i * ldc;
-    if (load_c) {
-      acc0[i] = _mm512_add_ps(acc0[i], _mm512_maskz_loadu_ps(m0, ci));
-      acc1[i] = _mm512_add_ps(acc1[i], _mm512_maskz_loadu_ps(m1, ci + 16));
-    }
-    _mm512_mask_storeu_ps(ci, m0, acc0[i]);
-    _mm512_mask_storeu_ps(ci + 16, m1, acc1[i]);
-  }
+  tile::store(acc0, acc1, c, ldc, load_c, cols, krows);
 }
 
 using TileFn = void (*)(int64_t, const float* const*, int64_t, const float* const*, const float*, int64_t, float*,
