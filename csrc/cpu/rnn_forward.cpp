@@ -56,7 +56,7 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
 
   // 2. recurrence: a team of workers over hidden-unit slices for sequences;
   // single steps (T = 1) and projections step by step with the GEMM threaded inside
-  // each step (for one step the team's barrier buys nothing)
+  // each step (for one step the team buys nothing)
   const at::Tensor bhh = has_bias && d.mode == RnnMode::GRU ? b_hh.contiguous() : at::Tensor();
   if (!proj && d.T > 1) {
     cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh.defined() ? bhh.data_ptr<T>() : nullptr,

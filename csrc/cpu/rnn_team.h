@@ -76,7 +76,7 @@ struct UnitSplit {
   UnitSplit(int64_t hidden, int64_t work_per_step) : H(hidden) {
     int64_t p = at::in_parallel_region() ? 1 : at::get_num_threads();
     p = std::min<int64_t>(p, std::max<int64_t>(1, hidden / 32));
-    if (work_per_step < 16384) p = 1;  // a tiny step is cheaper on one thread than a barrier
+    if (work_per_step < 16384) p = 1;  // a tiny step is cheaper on one thread than a cross-core wait
     chunk = (hidden + p - 1) / p;
     if (p > 1) chunk = std::min(hidden, (chunk + 15) / 16 * 16);
     parts = (hidden + chunk - 1) / chunk;
