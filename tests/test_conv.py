@@ -135,6 +135,7 @@ def test_conv2d_larger(cfg, cl, dtype):
 
 
 # ---- float32: the direct (unpacked) kernel, channels_last (any channel count) and NCHW (>= 8 per group) ----
+# From 64 output channels per group it runs 6 x 64 tiles (two per 12 pixels), below that 12 x 32.
 # Cases cross its edges: runs of a tile's pixels that wrap to the next output row or meet the
 # padding at either end of a row, pixel counts that are not a multiple of 12 (partial tiles), out
 # channels that are not a multiple of 32 (masked strips), several weight blocks (taps * C >
@@ -160,6 +161,8 @@ def test_conv2d_larger(cfg, cl, dtype):
     dict(cin=16, cout=32, k=3, s=1, p=1, g=1, batch=1, size=(6, 50)),    # rows several tiles long
     dict(cin=10, cout=20, k=3, s=1, p=1, g=1, batch=2, size=(7, 15)),    # NCHW read in place (channels % 4)
     dict(cin=18, cout=12, k=3, s=2, p=1, g=2, batch=2, size=(9, 26)),    # the same, grouped, strided
+    dict(cin=16, cout=100, k=3, s=1, p=1, g=1, batch=2, size=(5, 26)),   # 64-wide strips: 64 + 36 masked
+    dict(cin=16, cout=128, k=3, s=2, p=1, g=2, batch=1, size=(9, 30)),   # 64 output channels per group
     dict(cin=13, cout=36, k=3, s=1, p=1, g=1, batch=2, size=(6, 11)),    # weight-grad tiles across taps
     dict(cin=26, cout=8, k=(2, 3), s=2, p=1, g=2, batch=2, size=(9, 10)),
 ])

@@ -71,6 +71,54 @@ FASTNN_AVX512 void kernel_12x32(int64_t taps, int64_t C, int64_t cs, const float
   tile::store(acc0, acc1, c, ldc, load_c, cols);
 }
 
+// The same for 6 pixels x 64 output channels (ptrs[tap * ptr_stride + i], i < 6):
+// per multiply step 4 weight vectors and 6 broadcasts feed 24 FMAs, where the
+// 12 x 32 tile loads 2 + 12 for its 24; and with 64+ output channels each
+// input value is read once per 64 of them instead of once per 32.
+FASTNN_AVX512 void kernel_6x64(int64_t taps, int64_t C, int64_t cs, const float* const* ptrs, int64_t ptr_stride,
+                               const float* b, float* c, int64_t ldc, bool load_c, int cols, const float* bias) {
+  constexpr int kPx = 6;
+  __mmask16 m[4];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) m[j] = tile::low_lanes(std::clamp(cols - 16 * j, 0, 16));
+  __m512 acc[kPx][4];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512 init = bias && !load_c ? _mm512_maskz_loadu_ps(m[j], bias + 16 * j) : _mm512_setzero_ps();
+#pragma GCC unroll 6
+    for (int i = 0; i < kPx; ++i) acc[i][j] = init;
+  }
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* const* p = ptrs + t * ptr_stride;
+    const float *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3], *p4 = p[4], *p5 = p[5];
+#pragma GCC unroll 2
+    for (int64_t ci = 0, o = 0; ci < C; ++ci, o += cs) {
+      const __m512 w0 = _mm512_load_ps(b), w1 = _mm512_load_ps(b + 16);
+      const __m512 w2 = _mm512_load_ps(b + 32), w3 = _mm512_load_ps(b + 48);
+      b += 64;
+#define FASTNN_PX(i, P)                                \
+  {                                                    \
+    const __m512 v_ = _mm512_set1_ps(P[o]);            \
+    acc[i][0] = _mm512_fmadd_ps(v_, w0, acc[i][0]);    \
+    acc[i][1] = _mm512_fmadd_ps(v_, w1, acc[i][1]);    \
+    acc[i][2] = _mm512_fmadd_ps(v_, w2, acc[i][2]);    \
+    acc[i][3] = _mm512_fmadd_ps(v_, w3, acc[i][3]);    \
+  }
+      FASTNN_PX(0, p0) FASTNN_PX(1, p1) FASTNN_PX(2, p2) FASTNN_PX(3, p3) FASTNN_PX(4, p4) FASTNN_PX(5, p5)
+#undef FASTNN_PX
+    }
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < kPx; ++i) {
+    float* ci = c + i * ldc;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      if (load_c) acc[i][j] = _mm512_add_ps(acc[i][j], _mm512_maskz_loadu_ps(m[j], ci + 16 * j));
+      _mm512_mask_storeu_ps(ci + 16 * j, m[j], acc[i][j]);
+    }
+  }
+}
+
 // Transposes 16 rows of 16 floats in registers (r[j] becomes column j).
 FASTNN_AVX512 inline void transpose16x16(__m512 (&r)[16]) {
   __m512 t[16], u[16];
@@ -97,13 +145,13 @@ FASTNN_AVX512 inline void transpose16x16(__m512 (&r)[16]) {
   }
 }
 
-// A 12 x cols tile (rows: 12 consecutive pixels of one output row, 32 floats
+// A 12 x cols tile (rows: 12 consecutive pixels of one output row, ld floats
 // apart; columns: output channels) into NCHW channel planes: channel j's 12
 // values go to plane + j*P, side by side.
-FASTNN_AVX512 void store_tile_to_planes(const float* tile, int cols, float* plane, int64_t P) {
+FASTNN_AVX512 void store_tile_to_planes(const float* tile, int64_t ld, int cols, float* plane, int64_t P) {
   for (int h = 0; h * 16 < cols; ++h) {
     __m512 r[16];
-    for (int i = 0; i < kRows; ++i) r[i] = _mm512_load_ps(tile + i * kCols + 16 * h);
+    for (int i = 0; i < kRows; ++i) r[i] = _mm512_load_ps(tile + i * ld + 16 * h);
     for (int i = kRows; i < 16; ++i) r[i] = _mm512_setzero_ps();
     transpose16x16(r);
     const int n = std::min(16, cols - 16 * h);
@@ -207,7 +255,9 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
   if (in_nchw && C * HW > kMaxZeroFloats) return false;
   const int64_t tb_max = std::max<int64_t>(1, kTargetKC / C);
   const int64_t nkb = ceil_div(T, tb_max), tb = ceil_div(T, nkb);  // taps per weight block
-  const int64_t strips = ceil_div(g.OC, kCols), Mtot = g.N * P;
+  // output channels per strip: 64 (6 x 64 tiles, two per 12 pixels) from 64 of them on, else 32 (12 x 32)
+  const int64_t width = g.OC >= 64 ? 64 : kCols;
+  const int64_t strips = ceil_div(g.OC, width), Mtot = g.N * P;
   // where pixel (n, ih, iw) of this group starts, and the distance between its channels
   const int64_t cs = in_nchw ? HW : 1;
   auto pixel = [&](const float* xg, int64_t n, int64_t ih, int64_t iw) {
@@ -217,7 +267,7 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
 
   // packed weights of one group: block kb holds taps [kb*tb, ...) as `strips`
   // panels of [kcb][32] (zero columns past OC)
-  const size_t wsize = static_cast<size_t>(strips * kCols * K);
+  const size_t wsize = static_cast<size_t>(strips * width * K);
   std::shared_ptr<void> wbuf = cached_block(wsize * sizeof(float));
   float* wp = static_cast<float*>(wbuf.get());
   const float* zeros = zero_row(in_nchw ? C * HW : C);
@@ -227,8 +277,8 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
     for (int64_t kb = 0; kb < nkb; ++kb) {
       const int64_t k0 = kb * tb * C, kcb = std::min(tb * C, K - k0);
       for (int64_t s = 0; s < strips; ++s)
-        pack_strided(wg, K, 1, s * kCols, std::min<int64_t>(kCols, g.OC - s * kCols), k0, kcb, kCols,
-                     wp + k0 * strips * kCols + s * kcb * kCols);
+        pack_strided(wg, K, 1, s * width, std::min<int64_t>(width, g.OC - s * width), k0, kcb, width,
+                     wp + k0 * strips * width + s * kcb * width);
     }
     const float* xg = x + gi * C * cs;
     const float* bg = bias ? bias + gi * g.OC : nullptr;
@@ -236,7 +286,7 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
     at::parallel_for(0, tiles, 4, [&](int64_t t0, int64_t t1) {
       const float* ptrs[64 * kRows];
       float* dst[kRows];  // NCHW: where each pixel's output plane entry of channel 0 of the group is
-      alignas(64) float scratch[kRows * kCols];
+      alignas(64) float scratch[kRows * 64];
       for (int64_t tile = t0; tile < t1; ++tile) {
         const int64_t r0 = tile * kRows, rows = std::min<int64_t>(kRows, Mtot - r0);
         // the window pointers of the tile's pixels, tap-major, one run of
@@ -273,26 +323,33 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
         // y unless partial); NCHW: through scratch, then one value per plane
         const bool via_scratch = nchw || rows < kRows;
         for (int64_t s = 0; s < strips; ++s) {
-          const int cols = static_cast<int>(std::min<int64_t>(kCols, g.OC - s * kCols));
-          float* cdst = via_scratch ? scratch : y + r0 * OCtot + gi * g.OC + s * kCols;
-          const int64_t ldc = via_scratch ? kCols : OCtot;
+          const int cols = static_cast<int>(std::min<int64_t>(width, g.OC - s * width));
+          float* cdst = via_scratch ? scratch : y + r0 * OCtot + gi * g.OC + s * width;
+          const int64_t ldc = via_scratch ? width : OCtot;
           for (int64_t kb = 0; kb < nkb; ++kb) {
             const int64_t k0 = kb * tb * C, kcb = std::min(tb * C, K - k0);
-            kernel_12x32(kcb / C, C, cs, ptrs + kb * tb * kRows, wp + k0 * strips * kCols + s * kcb * kCols, cdst,
-                         ldc, kb > 0, cols, bg ? bg + s * kCols : nullptr);
+            const float* wb = wp + k0 * strips * width + s * kcb * width;
+            const float* const* pk = ptrs + kb * tb * kRows;
+            const float* bs = bg ? bg + s * width : nullptr;
+            if (width == kCols) {
+              kernel_12x32(kcb / C, C, cs, pk, wb, cdst, ldc, kb > 0, cols, bs);
+            } else {
+              kernel_6x64(kcb / C, C, cs, pk, kRows, wb, cdst, ldc, kb > 0, cols, bs);
+              kernel_6x64(kcb / C, C, cs, pk + 6, kRows, wb, cdst + 6 * ldc, ldc, kb > 0, cols, bs);
+            }
           }
           if (nchw) {  // activation on the tile, then into the channel planes
             if (act != Act::None)
-              for (int64_t i = 0; i < rows; ++i) apply_act(act, scratch + i * kCols, cols);
+              for (int64_t i = 0; i < rows; ++i) apply_act(act, scratch + i * width, cols);
             if (one_run) {
-              store_tile_to_planes(scratch, cols, dst[0] + s * kCols * P, P);
+              store_tile_to_planes(scratch, width, cols, dst[0] + s * width * P, P);
             } else {
               for (int64_t i = 0; i < rows; ++i)
-                for (int j = 0; j < cols; ++j) dst[i][(s * kCols + j) * P] = scratch[i * kCols + j];
+                for (int j = 0; j < cols; ++j) dst[i][(s * width + j) * P] = scratch[i * width + j];
             }
           } else if (via_scratch) {
             for (int64_t i = 0; i < rows; ++i)
-              std::copy(scratch + i * kCols, scratch + i * kCols + cols, y + (r0 + i) * OCtot + gi * g.OC + s * kCols);
+              std::copy(scratch + i * width, scratch + i * width + cols, y + (r0 + i) * OCtot + gi * g.OC + s * width);
           }
         }
         if (nchw || act == Act::None) continue;
