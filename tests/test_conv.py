@@ -198,14 +198,18 @@ def test_depthwise_kernels(cfg, cl):
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_thread_counts(threads):
+    """Other thread counts than the machine's split the work (and the weight-gradient partial sums)
+    differently: float64 runs the packed GEMM paths, float32 the direct and depthwise kernels."""
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         for cl in (False, True):
-            ref, fast = _pair_mods(torch.nn.Conv2d, fastnn.Conv2d, (8, 12, 3), dict(stride=1, padding=1),
-                                   torch.float64)
-            x = torch.randn(5, 8, 9, 10, dtype=torch.float64)
-            run_parity(ref, fast, x.contiguous(memory_format=CL) if cl else x, torch.float64)
+            for dtype, (cin, cout, groups) in [(torch.float64, (8, 12, 1)), (torch.float32, (16, 64, 1)),
+                                               (torch.float32, (32, 32, 32))]:
+                ref, fast = _pair_mods(torch.nn.Conv2d, fastnn.Conv2d, (cin, cout, 3),
+                                       dict(stride=1, padding=1, groups=groups), dtype)
+                x = torch.randn(5, cin, 9, 20, dtype=dtype)
+                run_parity(ref, fast, x.contiguous(memory_format=CL) if cl else x, dtype)
     finally:
         torch.set_num_threads(old)
 
