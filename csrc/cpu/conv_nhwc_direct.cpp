@@ -39,6 +39,7 @@ using tile::kCols;  // output channels per micro-tile (two zmm)
 using tile::kRows;  // output pixels per micro-tile
 constexpr int64_t kTargetKC = 512;  // reduction length per weight block (taps * C)
 constexpr int64_t kMaxZeroFloats = int64_t(1) << 22;  // see direct_conv_forward_f32
+constexpr int64_t kMaxCopyFloats = int64_t(1) << 26;  // 256 MiB: larger images are read in place
 
 // c[0..12) rows x 32 columns (+)= sum over `taps` taps and C channels of
 // a[tap][i][c] * b[tap*C + c][j], where a[tap][i][c] = ptrs[tap*12 + i][c*cs]
@@ -207,7 +208,8 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
   // copy of the image, the KW taps of a window row are KW*C adjacent floats,
   // so each window row becomes one tap of KW*C channels: a third of the
   // pointers and tap loop trips for a 3x3 window of 3 channels.
-  if (!nchw && groups == 1 && C < 8 && g.KW > 1 && g.dw == 1 && g.ph >= 0 && g.pw >= 0) {
+  if (!nchw && groups == 1 && C < 8 && g.KW > 1 && g.dw == 1 && g.ph >= 0 && g.pw >= 0 &&
+      g.N * (g.H + 2 * g.ph) * (g.W + 2 * g.pw) * C <= kMaxCopyFloats) {
     Geom rows = g;
     rows.H = g.H + 2 * g.ph;
     rows.W = g.W + 2 * g.pw;
@@ -239,7 +241,7 @@ bool direct_conv_forward_f32(const Geom& g, bool nchw, int64_t groups, int64_t C
   // calls: capped at 16 MiB.
   std::shared_ptr<void> x_nhwc;
   bool in_nchw = nchw;
-  if (nchw && Ctot % 4 == 0) {
+  if (nchw && Ctot % 4 == 0 && g.N * HW * Ctot <= kMaxCopyFloats) {
     x_nhwc = cached_block(static_cast<size_t>(g.N * HW * Ctot) * sizeof(float));
     float* xt = static_cast<float*>(x_nhwc.get());
     const int64_t chunk = 256, per_image = ceil_div(HW, chunk);
