@@ -96,9 +96,7 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
         }
       };
       products(true);
-      flags.wait_others(pb, pe, done);
-      for (const int64_t q : order[0].others)
-        for (int64_t g = 0; g < d.gates; ++g) prefetch_rows(dg + g * H + pieces.k_begin[q], n, pieces.k_width[q], G);
+      flags.wait_others(pb, pe, done);  // (prefetching their rows here, as forward does, measured no gain)
       products(false);
     }
   });
