@@ -29,6 +29,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include "conv_tile_avx512.h"
+#include "transpose16_avx512.h"
 
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12, inside its intrinsics headers (transposes)
 
@@ -120,32 +121,6 @@ FASTNN_AVX512 void kernel_6x64(int64_t taps, int64_t C, int64_t cs, const float*
   }
 }
 
-// Transposes 16 rows of 16 floats in registers (r[j] becomes column j).
-FASTNN_AVX512 inline void transpose16x16(__m512 (&r)[16]) {
-  __m512 t[16], u[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  // u[4i + m], 128-bit lane L: rows 4i..4i+3 of column 4L + m
-  for (int i = 0; i < 4; ++i) {
-    u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int m = 0; m < 4; ++m) {
-    const __m512 alo = _mm512_shuffle_f32x4(u[m], u[4 + m], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512 ahi = _mm512_shuffle_f32x4(u[m], u[4 + m], _MM_SHUFFLE(3, 2, 3, 2));
-    const __m512 blo = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512 bhi = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], _MM_SHUFFLE(3, 2, 3, 2));
-    r[m] = _mm512_shuffle_f32x4(alo, blo, _MM_SHUFFLE(2, 0, 2, 0));
-    r[4 + m] = _mm512_shuffle_f32x4(alo, blo, _MM_SHUFFLE(3, 1, 3, 1));
-    r[8 + m] = _mm512_shuffle_f32x4(ahi, bhi, _MM_SHUFFLE(2, 0, 2, 0));
-    r[12 + m] = _mm512_shuffle_f32x4(ahi, bhi, _MM_SHUFFLE(3, 1, 3, 1));
-  }
-}
-
 // A 12 x cols tile (rows: 12 consecutive pixels of one output row, ld floats
 // apart; columns: output channels) into NCHW channel planes: channel j's 12
 // values go to plane + j*P, side by side.
@@ -154,7 +129,7 @@ FASTNN_AVX512 void store_tile_to_planes(const float* tile, int64_t ld, int cols,
     __m512 r[16];
     for (int i = 0; i < kRows; ++i) r[i] = _mm512_load_ps(tile + i * ld + 16 * h);
     for (int i = kRows; i < 16; ++i) r[i] = _mm512_setzero_ps();
-    transpose16x16(r);
+    transpose16(r);
     const int n = std::min(16, cols - 16 * h);
     for (int j = 0; j < n; ++j) _mm512_mask_storeu_ps(plane + (16 * h + j) * P, __mmask16((1u << kRows) - 1), r[j]);
   }

@@ -3,6 +3,8 @@
 // shuffles) instead of element by element. Falls back (returns false) elsewhere.
 #include "pack_x86.h"
 
+#include "microkernel.h"  // use_avx512
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
@@ -56,14 +58,6 @@ bool cpu_has_avx2() {
   return has;
 }
 
-bool cpu_has_avx512() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return has;
-}
-
 inline __mmask16 first_lanes(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1u);
 }
@@ -72,7 +66,7 @@ inline __mmask16 first_lanes(int64_t n) {
 
 __attribute__((target("avx512f"))) bool pack_colmajor_f32_x86(const float* src, int64_t cs, int64_t rc, int64_t kc,
                                                               int64_t width, float* dst) {
-  if (width > 32 || !cpu_has_avx512()) return false;
+  if (width > 32 || !use_avx512()) return false;
   const __mmask16 store_lo = first_lanes(width), store_hi = first_lanes(width - 16);
   for (int64_t s0 = 0; s0 < rc; s0 += width) {
     const int64_t rows = rc - s0 < width ? rc - s0 : width;
