@@ -18,6 +18,7 @@
 
 #include "../rnn.h"
 #include "gemm/gemm.h"
+#include "gemm/microkernel.h"
 #include "rnn_small_gemm.h"
 #include "rnn_team.h"
 
@@ -31,7 +32,7 @@ struct SliceGemm {
   std::optional<PackedB<T>> packed;
 
   void prepare(bool pack) {
-    if (pack) packed = pack_b(bt, N, K);
+    if (pack) packed = pack_b(bt, N, K, narrow_microkernel<T>().nr);
   }
   void operator()(int64_t M, const T* a, int64_t lda, T* c, int64_t ldc, const T* bias, bool acc,
                   bool backwards = false) const {

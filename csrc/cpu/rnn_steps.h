@@ -9,6 +9,7 @@
 
 #include "../rnn.h"
 #include "gemm/gemm.h"
+#include "gemm/microkernel.h"
 
 namespace fastnn::cpu::rnn {
 
@@ -19,7 +20,7 @@ template <typename T>
 class StepGemm {
  public:
   StepGemm(const RowSource<T>& bt, int64_t N, int64_t K, int64_t uses) : bt_(bt), N_(N), K_(K) {
-    if (uses > 1) packed_ = pack_b(bt, N, K);
+    if (uses > 1) packed_ = pack_b(bt, N, K, narrow_microkernel<T>().nr);
   }
   void operator()(int64_t M, const T* a, int64_t lda, T* c, int64_t ldc, const Epilogue<T>& ep) const {
     if (M <= 0) return;

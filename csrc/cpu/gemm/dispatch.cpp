@@ -55,6 +55,25 @@ const MicroKernel<double>& best_microkernel<double>() {
   return k;
 }
 
+template <>
+const MicroKernel<float>& narrow_microkernel<float>() {
+  static const MicroKernel<float> k = isa() == Isa::Avx512 ? microkernel_f32_avx512_narrow() : best_microkernel<float>();
+  return k;
+}
+
+template <>
+const MicroKernel<double>& narrow_microkernel<double>() {
+  return best_microkernel<double>();
+}
+
+template <typename T>
+const MicroKernel<T>& microkernel_for_width(int64_t nr) {
+  const MicroKernel<T>& best = best_microkernel<T>();
+  return nr == best.nr ? best : narrow_microkernel<T>();
+}
+template const MicroKernel<float>& microkernel_for_width<float>(int64_t);
+template const MicroKernel<double>& microkernel_for_width<double>(int64_t);
+
 const char* isa_name() { return best_microkernel<float>().name; }
 
 bool parse_act(const std::string& name, Act* out) {

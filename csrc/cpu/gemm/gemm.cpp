@@ -126,7 +126,7 @@ struct BPanels {
 template <typename T>
 void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const RowSource<T>& a,
                 const BPanels<T>& b, const OutView<T>& c, const Epilogue<T>& ep) {
-  const MicroKernel<T>& uk = best_microkernel<T>();
+  const MicroKernel<T>& uk = microkernel_for_width<T>(b.nr);
   const int64_t MR = uk.mr, NR = uk.nr, KC = kKC<T>;
   alignas(64) T tile[16 * 64];  // MR*NR scratch for edge tiles and strided C
   T* abuf = thread_buffer_a<T>(static_cast<size_t>((kMCMax + MR) * KC));
@@ -261,11 +261,11 @@ bool try_dot(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSo
 // multi-MiB allocation costs a page fault per 4 KiB on every call).
 template <typename T>
 PackedB<T> pack_b_threads(const RowSource<T>& bt, int64_t N, int64_t K, int64_t threads,
-                          AlignedBuffer<T>* scratch = nullptr) {
+                          AlignedBuffer<T>* scratch = nullptr, int64_t nr = 0) {
   PackedB<T> p;
   p.N = N;
   p.K = K;
-  p.nr = best_microkernel<T>().nr;
+  p.nr = nr > 0 ? nr : best_microkernel<T>().nr;
   p.kc = kKC<T>;
   const int64_t npad = (N + p.nr - 1) / p.nr * p.nr, strips = npad / p.nr;
   const size_t elems = static_cast<size_t>(std::max<int64_t>(npad * K, 1));
@@ -321,7 +321,7 @@ void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T
          const OutView<T>& c, const Epilogue<T>& ep, bool parallel) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return gemm_empty_k(M, N, c, ep);
-  const MicroKernel<T>& uk = best_microkernel<T>();
+  const MicroKernel<T>& uk = microkernel_for_width<T>(b.nr);
   const int64_t pool = parallel && !at::in_parallel_region() ? at::get_num_threads() : 1;
   // the dot path splits N without any shared packing: worth threads much earlier
   if (!b.packed && try_dot(M, N, K, a, *b.src, c, ep, M * N * K < kDotParallelMinMacs ? 1 : pool)) return;
@@ -353,8 +353,8 @@ const T* PackedB<T>::block(int64_t k0) const {
 }
 
 template <typename T>
-PackedB<T> pack_b(const RowSource<T>& bt, int64_t N, int64_t K) {
-  return pack_b_threads(bt, N, K, 1);
+PackedB<T> pack_b(const RowSource<T>& bt, int64_t N, int64_t K, int64_t nr) {
+  return pack_b_threads<T>(bt, N, K, 1, nullptr, nr);
 }
 
 template <typename T>
@@ -377,7 +377,7 @@ void gemm_packed(int64_t M, const RowSource<T>& a, const PackedB<T>& packed, con
 
 #define FASTNN_INSTANTIATE_GEMM(T)                                                                 \
   template struct PackedB<T>;                                                                     \
-  template PackedB<T> pack_b<T>(const RowSource<T>&, int64_t, int64_t);                           \
+  template PackedB<T> pack_b<T>(const RowSource<T>&, int64_t, int64_t, int64_t);                           \
   template void gemm<T>(int64_t, int64_t, int64_t, const RowSource<T>&, const RowSource<T>&,      \
                         const OutView<T>&, const Epilogue<T>&, bool);                             \
   template void gemm_packed<T>(int64_t, const RowSource<T>&, const PackedB<T>&, const OutView<T>&, \

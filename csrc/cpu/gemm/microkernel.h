@@ -36,7 +36,8 @@ void fill_row_kernels(MicroKernel<T>& k, std::integer_sequence<int, I...>) {
 }
 
 // Per-ISA kernels (defined in microkernel_<isa>.cpp).
-MicroKernel<float> microkernel_f32_avx512();
+MicroKernel<float> microkernel_f32_avx512();         // 6 x 64
+MicroKernel<float> microkernel_f32_avx512_narrow();  // 12 x 32
 MicroKernel<float> microkernel_f32_avx2();
 MicroKernel<float> microkernel_f32_portable();
 MicroKernel<double> microkernel_f64_avx512();
@@ -45,6 +46,17 @@ MicroKernel<double> microkernel_f64_portable();
 // Best kernel for this CPU (FASTNN_ISA=avx512|avx2|portable overrides, for testing).
 template <typename T>
 const MicroKernel<T>& best_microkernel();
+
+// The kernel for B panels packed `nr` wide: the best kernel, or (AVX-512
+// float) the 12 x 32 one for 32-wide panels. Every panel width a PackedB can
+// have (best_microkernel().nr, narrow_microkernel().nr) has one.
+template <typename T>
+const MicroKernel<T>& microkernel_for_width(int64_t nr);
+
+// The kernel of the narrowest panels: 12 x 32 under AVX-512 float (the
+// recurrent step kernels are written for 32-wide panels), else the best one.
+template <typename T>
+const MicroKernel<T>& narrow_microkernel();
 
 }  // namespace fastnn::cpu
 

@@ -10,36 +10,40 @@
 namespace fastnn::cpu {
 namespace {
 
-// float: MR rows x 32 columns (two zmm per row). Each k step loads two B
-// vectors and broadcasts MR values of A: 2*MR FMAs on 2*MR accumulators.
-template <int MR>
+// float: MR rows x 16*NV columns (NV zmm per row). Each k step loads NV B
+// vectors and broadcasts MR values of A: MR*NV FMAs on MR*NV accumulators.
+// 6 x 64 is the main kernel: 10 loads per 24 FMAs (12 x 32 needs 14) measured
+// 97% of the FMA peak with its operands in L1, against 89% for 12 x 32. The
+// 12 x 32 kernel stays for panels packed 32 wide (the recurrent step kernels).
+// PREFETCH: B rows 8 steps ahead, for a B read in place (rows far apart).
+template <int MR, int NV, bool PREFETCH>
 FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                               bool load_c) {
-  __m512 acc0[MR], acc1[MR];
+  __m512 acc[MR][NV];
   // C rows are far apart (row stride ldc): fetch them now so the final
   // load/store does not stall on cache misses.
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
-  }
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    acc0[i] = _mm512_setzero_ps();
-    acc1[i] = _mm512_setzero_ps();
-  }
+  for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * j), _MM_HINT_T0);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_ps();
+#pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(b);
-    const __m512 b1 = _mm512_loadu_ps(b + 16);
-    // B rows 8 steps ahead (both cache lines: rows are far apart when B is read in place)
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(b + 16 * j);
+    if constexpr (PREFETCH) {
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16 * j), _MM_HINT_T0);
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
-      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(ai, bv[j], acc[i][j]);
     }
     a += MR;
     b += ldb;
@@ -47,12 +51,11 @@ FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, int64_
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     float* ci = c + i * ldc;
-    if (load_c) {
-      acc0[i] = _mm512_add_ps(acc0[i], _mm512_loadu_ps(ci));
-      acc1[i] = _mm512_add_ps(acc1[i], _mm512_loadu_ps(ci + 16));
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      if (load_c) acc[i][j] = _mm512_add_ps(acc[i][j], _mm512_loadu_ps(ci + 16 * j));
+      _mm512_storeu_ps(ci + 16 * j, acc[i][j]);
     }
-    _mm512_storeu_ps(ci, acc0[i]);
-    _mm512_storeu_ps(ci + 16, acc1[i]);
   }
 }
 
@@ -91,11 +94,19 @@ FASTNN_AVX512 void f64_kernel(int64_t kc, const double* a, const double* b, int6
   }
 }
 
-template <int MR>
+template <int NV>
 struct F32 {
-  static void run(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool load_c) {
-    f32_kernel<MR>(kc, a, b, ldb, c, ldc, load_c);
-  }
+  template <int MR>
+  struct Rows {
+    static void run(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                    bool load_c) {
+      if (ldb == 16 * NV) {
+        f32_kernel<MR, NV, false>(kc, a, b, ldb, c, ldc, load_c);  // packed: rows adjacent
+      } else {
+        f32_kernel<MR, NV, true>(kc, a, b, ldb, c, ldc, load_c);
+      }
+    }
+  };
 };
 template <int MR>
 struct F64 {
@@ -108,8 +119,14 @@ struct F64 {
 }  // namespace
 
 MicroKernel<float> microkernel_f32_avx512() {
-  MicroKernel<float> k{12, 32, &F32<12>::run, "avx512"};
-  fill_row_kernels<float, F32>(k, std::make_integer_sequence<int, 12>{});
+  MicroKernel<float> k{6, 64, &F32<4>::Rows<6>::run, "avx512"};
+  fill_row_kernels<float, F32<4>::Rows>(k, std::make_integer_sequence<int, 6>{});
+  return k;
+}
+
+MicroKernel<float> microkernel_f32_avx512_narrow() {
+  MicroKernel<float> k{12, 32, &F32<2>::Rows<12>::run, "avx512"};
+  fill_row_kernels<float, F32<2>::Rows>(k, std::make_integer_sequence<int, 12>{});
   return k;
 }
 
@@ -125,6 +142,7 @@ MicroKernel<double> microkernel_f64_avx512() {
 
 namespace fastnn::cpu {
 MicroKernel<float> microkernel_f32_avx512() { return microkernel_f32_portable(); }
+MicroKernel<float> microkernel_f32_avx512_narrow() { return microkernel_f32_portable(); }
 MicroKernel<double> microkernel_f64_avx512() { return microkernel_f64_portable(); }
 }  // namespace fastnn::cpu
 
