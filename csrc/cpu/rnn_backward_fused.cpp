@@ -42,7 +42,7 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
   run_team(parts, [&](int64_t pb, int64_t pe, StepFlags& flags) {
     std::vector<typename SlicePieces<T>::Order> order;
     for (int64_t p = pb; p < pe; ++p) {
-      pieces.prepare(p, T_ > 1);
+      pieces.prepare(p, T_ > 1, d.B);
       order.push_back(pieces.order(p, pb, pe));
     }
     std::vector<char> written(pe - pb);

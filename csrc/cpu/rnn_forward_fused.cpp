@@ -44,7 +44,7 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
   run_team(parts, [&](int64_t pb, int64_t pe, StepFlags& flags) {
     std::vector<typename SlicePieces<T>::Order> order;
     for (int64_t p = pb; p < pe; ++p) {
-      pieces.prepare(p, T_ > 1);  // packed by the worker that uses it
+      pieces.prepare(p, T_ > 1, d.B);  // packed by the worker that uses it
       order.push_back(pieces.order(p, pb, pe));
     }
     for (int64_t s = 0; s < T_; ++s) {

@@ -31,8 +31,10 @@ struct SliceGemm {
   int64_t N = 0, K = 0;
   std::optional<PackedB<T>> packed;
 
-  void prepare(bool pack) {
-    if (pack) packed = pack_b(bt, N, K, narrow_microkernel<T>().nr);
+  // rows: the batch. Up to 8 rows the step kernels (32-wide panels) run;
+  // beyond, the GEMM's own kernel and panel width.
+  void prepare(bool pack, int64_t rows) {
+    if (pack) packed = pack_b(bt, N, K, rows <= 8 ? narrow_microkernel<T>().nr : 0);
   }
   void operator()(int64_t M, const T* a, int64_t lda, T* c, int64_t ldc, const T* bias, bool acc,
                   bool backwards = false) const {
@@ -67,8 +69,8 @@ struct SlicePieces {
   }
   SliceGemm<T>& operator()(int64_t p, int64_t g, int64_t q) { return all[(p * gates + g) * kparts + q]; }
   const SliceGemm<T>& operator()(int64_t p, int64_t g, int64_t q) const { return all[(p * gates + g) * kparts + q]; }
-  void prepare(int64_t p, bool pack) {
-    for (int64_t i = p * gates * kparts; i < (p + 1) * gates * kparts; ++i) all[i].prepare(pack);
+  void prepare(int64_t p, bool pack, int64_t rows) {
+    for (int64_t i = p * gates * kparts; i < (p + 1) * gates * kparts; ++i) all[i].prepare(pack, rows);
   }
 
   // The pieces part p multiplies, in order: those over units of the worker's
