@@ -255,6 +255,17 @@ bool try_dot(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSo
   }
 }
 
+// Strip width for N columns: the best kernel's, unless the narrow kernel's
+// strips waste clearly less on the last, partial strip (N = 32 in 64-wide
+// strips does half its FMAs on zero padding; 0.92: the 6x64 kernel's edge in
+// speed over the 12x32 one).
+template <typename T>
+int64_t panel_width(int64_t N) {
+  const int64_t wide = best_microkernel<T>().nr, narrow = narrow_microkernel<T>().nr;
+  const auto padded = [N](int64_t w) { return (N + w - 1) / w * w; };
+  return narrow < wide && padded(narrow) < 0.92 * padded(wide) ? narrow : wide;
+}
+
 // Packs all of B (as Bt rows) in the PackedB layout; strips are spread over
 // `threads` threads.
 // `scratch` (optional): reuse this buffer instead of allocating (a fresh
@@ -265,7 +276,7 @@ PackedB<T> pack_b_threads(const RowSource<T>& bt, int64_t N, int64_t K, int64_t 
   PackedB<T> p;
   p.N = N;
   p.K = K;
-  p.nr = nr > 0 ? nr : best_microkernel<T>().nr;
+  p.nr = nr > 0 ? nr : panel_width<T>(N);
   p.kc = kKC<T>;
   const int64_t npad = (N + p.nr - 1) / p.nr * p.nr, strips = npad / p.nr;
   const size_t elems = static_cast<size_t>(std::max<int64_t>(npad * K, 1));
@@ -308,7 +319,7 @@ bool try_shared_b(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const 
                   const OutView<T>& c, const Epilogue<T>& ep, int64_t threads) {
   if (threads < 2 || b.packed || b.read_in_place(M) || M < kSharedBMinM || 2 * M < N) return false;
   thread_local AlignedBuffer<T> scratch;  // the caller's: it waits for the whole product
-  const PackedB<T> shared = pack_b_threads(*b.src, N, K, threads, &scratch);
+  const PackedB<T> shared = pack_b_threads(*b.src, N, K, threads, &scratch, b.nr);
   BPanels<T> packed;
   packed.packed = &shared;
   packed.nr = shared.nr;
@@ -362,7 +373,7 @@ void gemm(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSourc
           const OutView<T>& c, const Epilogue<T>& ep, bool parallel) {
   BPanels<T> b;
   b.src = &bt;
-  b.nr = best_microkernel<T>().nr;
+  b.nr = panel_width<T>(N);
   run(M, N, K, a, b, c, ep, parallel);
 }
 

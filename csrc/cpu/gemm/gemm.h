@@ -85,7 +85,7 @@ struct PackedB {
   const T* block(int64_t k0) const;  // start of the K block beginning at k0
 };
 
-// nr: the strip width (0: the best kernel's; narrow_microkernel().nr for the
+// nr: the strip width (0: the GEMM's choice for N; narrow_microkernel().nr for the
 // recurrent step kernels, which are written for 32-wide strips).
 template <typename T>
 PackedB<T> pack_b(const RowSource<T>& bt, int64_t N, int64_t K, int64_t nr = 0);
