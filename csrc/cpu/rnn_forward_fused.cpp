@@ -47,6 +47,8 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
       pieces.prepare(p, T_ > 1, d.B);  // packed by the worker that uses it
       order.push_back(pieces.order(p, pb, pe));
     }
+    std::vector<std::vector<T>> a_buf(pieces.kparts);
+    std::vector<const T*> a_packed(pieces.kparts);
     for (int64_t s = 0; s < T_; ++s) {
       const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
       const T* cur = hbuf + (s % 2) * B * H;
@@ -58,20 +60,23 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
         for (int64_t p = pb; p < pe; ++p) {
           const int64_t u0 = split.begin(p);
           const auto& o = order[p - pb];
+          // h's columns of piece q serve every gate: packed once for all of them
+          for (const int64_t q : own_k ? o.own : o.others)
+            a_packed[q] = pieces(p, 0, q).pack_a(n, cur + pieces.k_begin[q], H, a_buf[q]);
           for (int64_t i = 0; i < G; ++i) {
             const int64_t k = odd ? G - 1 - i : i;  // serpentine over the slices, see step_gemm
             for (const int64_t q : own_k ? o.own : o.others) {
               const SliceGemm<T>& sl = pieces(p, k, q);
               const T* a = cur + pieces.k_begin[q];
               if (lstm) {
-                sl(n, a, H, ws + r0 * 5 * H + u0 + k * H, 5 * H, nullptr, true, odd);
+                sl(n, a, H, ws + r0 * 5 * H + u0 + k * H, 5 * H, nullptr, true, odd, a_packed[q]);
               } else if (gru) {  // the first piece writes, with b_hh; the others add
                 const int64_t sh = 3 * split.chunk;
                 T* gh = gh_t.data_ptr<T>() + p * B * sh + k * split.chunk;
                 const bool first = q == o.first();
-                sl(n, a, H, gh, sh, first && b_hh ? b_hh + k * H + u0 : nullptr, !first, odd);
+                sl(n, a, H, gh, sh, first && b_hh ? b_hh + k * H + u0 : nullptr, !first, odd, a_packed[q]);
               } else {
-                sl(n, a, H, out + r0 * H + u0, H, nullptr, true, odd);
+                sl(n, a, H, out + r0 * H + u0, H, nullptr, true, odd, a_packed[q]);
               }
             }
           }

@@ -36,10 +36,20 @@ struct SliceGemm {
   void prepare(bool pack, int64_t rows) {
     if (pack) packed = pack_b(bt, N, K, rows <= 8 ? narrow_microkernel<T>().nr : 0);
   }
+  // Packs A (M rows, this slice's K) for operator()'s a_packed, into buf; returns
+  // nullptr where the product will not use it (no packed weight, or the
+  // small-batch step kernel, which reads A in place).
+  const T* pack_a(int64_t M, const T* a, int64_t lda, std::vector<T>& buf) const {
+    if (!packed || M <= 8 || K > packed->kc) return nullptr;
+    buf.resize(static_cast<size_t>(a_panel_floats<T>(M, K)));
+    pack_a_panels(RowSource<T>::view(a, lda, 1), M, K, *packed, buf.data());
+    return buf.data();
+  }
+  // a_packed: A packed by pack_a (optional, see step_gemm).
   void operator()(int64_t M, const T* a, int64_t lda, T* c, int64_t ldc, const T* bias, bool acc,
-                  bool backwards = false) const {
+                  bool backwards = false, const T* a_packed = nullptr) const {
     if (M <= 0) return;
-    if (packed) return step_gemm(M, a, lda, *packed, c, ldc, bias, acc, backwards);
+    if (packed) return step_gemm(M, a, lda, *packed, c, ldc, bias, acc, backwards, a_packed);
     Epilogue<T> ep;
     ep.bias_n = bias;
     ep.accumulate = acc;

@@ -166,7 +166,7 @@ bool small_f32_dispatch(int64_t M, const float* a, int64_t lda, const PackedB<fl
 
 template <typename T>
 void step_gemm(int64_t M, const T* a, int64_t lda, const PackedB<T>& b, T* c, int64_t ldc, const T* bias,
-               bool accumulate, bool backwards) {
+               bool accumulate, bool backwards, const T* a_packed) {
   if (M <= 0) return;
 #ifdef FASTNN_RNN_HAVE_AVX512
   if constexpr (std::is_same_v<T, float>) {
@@ -176,12 +176,14 @@ void step_gemm(int64_t M, const T* a, int64_t lda, const PackedB<T>& b, T* c, in
   Epilogue<T> ep;
   ep.bias_n = bias;
   ep.accumulate = accumulate;
-  gemm_packed(M, RowSource<T>::view(a, lda, 1), b, {c, ldc, 1}, ep, /*parallel=*/false);
+  RowSource<T> as = RowSource<T>::view(a, lda, 1);
+  as.prepacked = a_packed;
+  gemm_packed(M, as, b, {c, ldc, 1}, ep, /*parallel=*/false);
 }
 
 template void step_gemm<float>(int64_t, const float*, int64_t, const PackedB<float>&, float*, int64_t,
-                               const float*, bool, bool);
+                               const float*, bool, bool, const float*);
 template void step_gemm<double>(int64_t, const double*, int64_t, const PackedB<double>&, double*, int64_t,
-                                const double*, bool, bool);
+                                const double*, bool, bool, const double*);
 
 }  // namespace fastnn::cpu::rnn

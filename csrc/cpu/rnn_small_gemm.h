@@ -15,8 +15,11 @@ namespace fastnn::cpu::rnn {
 // direction from one step to the next (serpentine) lets a weight slice a bit
 // larger than L2 still hit the cache for most of the walk, where a cyclic
 // walk would miss on every panel.
+// a_packed (optional): A already packed by pack_a_panels against b, used by
+// the larger batches' gemm_packed (an A shared by several weight slices is
+// then packed once).
 template <typename T>
 void step_gemm(int64_t M, const T* a, int64_t lda, const PackedB<T>& b, T* c, int64_t ldc, const T* bias,
-               bool accumulate, bool backwards = false);
+               bool accumulate, bool backwards = false, const T* a_packed = nullptr);
 
 }  // namespace fastnn::cpu::rnn

@@ -150,8 +150,14 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
         // Full MR-row strips, then a partial strip packed with its own width
         // (it runs the kernel for exactly that many rows).
         const int64_t full_rows = mcb / MR * MR;
-        if (full_rows > 0) pack_rows(a, ic, full_rows, pc, kcb, MR, abuf);
-        if (mcb > full_rows) pack_rows(a, ic + full_rows, mcb - full_rows, pc, kcb, mcb - full_rows, abuf + full_rows * kcb);
+        // pre-packed rows (pack_a_panels) serve one block of rows over all of K
+        const T* apanels = abuf;
+        if (a.prepacked && m0 == 0 && mcb == m1 && kcb == K) {
+          apanels = a.prepacked;
+        } else {
+          if (full_rows > 0) pack_rows(a, ic, full_rows, pc, kcb, MR, abuf);
+          if (mcb > full_rows) pack_rows(a, ic + full_rows, mcb - full_rows, pc, kcb, mcb - full_rows, abuf + full_rows * kcb);
+        }
         for (int64_t jr = 0; jr < ncb; jr += NR) {
           const int64_t nrb = std::min(NR, ncb - jr);
           const T* bstrip = in_place || per_strip ? nullptr : bpanel + (jr / NR) * kcb * NR;
@@ -165,7 +171,7 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
           }
           for (int64_t ir = 0; ir < mcb; ir += MR) {
             const int64_t mrb = std::min(MR, mcb - ir);
-            const T* astrip = abuf + (ir / MR) * kcb * MR;
+            const T* astrip = apanels + (ir / MR) * kcb * MR;
             const int64_t i0 = ic + ir, j0 = jc + jr;
             T* cptr = c.data + i0 * c.rs + j0 * c.cs;
             const MicroKernelFn<T> kernel = uk.rows[mrb];
@@ -364,6 +370,18 @@ const T* PackedB<T>::block(int64_t k0) const {
 }
 
 template <typename T>
+int64_t a_panel_floats(int64_t M, int64_t K) {
+  return M * K;  // full strips and the narrower last one hold exactly the rows
+}
+
+template <typename T>
+void pack_a_panels(const RowSource<T>& a, int64_t M, int64_t K, const PackedB<T>& b, T* dst) {
+  const int64_t MR = microkernel_for_width<T>(b.nr).mr, full_rows = M / MR * MR;
+  if (full_rows > 0) pack_rows(a, 0, full_rows, 0, K, MR, dst);
+  if (M > full_rows) pack_rows(a, full_rows, M - full_rows, 0, K, M - full_rows, dst + full_rows * K);
+}
+
+template <typename T>
 PackedB<T> pack_b(const RowSource<T>& bt, int64_t N, int64_t K, int64_t nr) {
   return pack_b_threads<T>(bt, N, K, 1, nullptr, nr);
 }
@@ -388,7 +406,9 @@ void gemm_packed(int64_t M, const RowSource<T>& a, const PackedB<T>& packed, con
 
 #define FASTNN_INSTANTIATE_GEMM(T)                                                                 \
   template struct PackedB<T>;                                                                     \
-  template PackedB<T> pack_b<T>(const RowSource<T>&, int64_t, int64_t, int64_t);                           \
+  template PackedB<T> pack_b<T>(const RowSource<T>&, int64_t, int64_t, int64_t);                  \
+  template int64_t a_panel_floats<T>(int64_t, int64_t);                                           \
+  template void pack_a_panels<T>(const RowSource<T>&, int64_t, int64_t, const PackedB<T>&, T*);                           \
   template void gemm<T>(int64_t, int64_t, int64_t, const RowSource<T>&, const RowSource<T>&,      \
                         const OutView<T>&, const Epilogue<T>&, bool);                             \
   template void gemm_packed<T>(int64_t, const RowSource<T>&, const PackedB<T>&, const OutView<T>&, \

@@ -39,6 +39,10 @@ struct RowSource {
   int64_t rs = 0;           // stride between rows
   int64_t cs = 1;           // stride along K
   PackFn<T> pack;           // custom packer (e.g. implicit im2col)
+  // Optional: all rows already packed by pack_a_panels (for this product's
+  // kernel and K). The GEMM then skips its own packing of A where it can
+  // (one block of rows and of K); data/rs/cs must stay valid for the rest.
+  const T* prepacked = nullptr;
 
   static RowSource view(const T* d, int64_t row_stride, int64_t k_stride) {
     RowSource s;
@@ -89,6 +93,15 @@ struct PackedB {
 // recurrent step kernels, which are written for 32-wide strips).
 template <typename T>
 PackedB<T> pack_b(const RowSource<T>& bt, int64_t N, int64_t K, int64_t nr = 0);
+
+// A's rows [0, M) packed over all K as the GEMM against `b` packs them (MR-wide
+// strips, then one strip as wide as the rows left), for RowSource::prepacked:
+// an A used against several packed B (the gates of a recurrent step) is then
+// packed once. Writes a_panel_floats(M, K) values.
+template <typename T>
+int64_t a_panel_floats(int64_t M, int64_t K);
+template <typename T>
+void pack_a_panels(const RowSource<T>& a, int64_t M, int64_t K, const PackedB<T>& b, T* dst);
 
 // C = act(A*B + ...). Multi-threaded with at::parallel_for unless
 // `parallel` is false (callers already inside a parallel region).
