@@ -408,7 +408,7 @@ void gemm_packed(int64_t M, const RowSource<T>& a, const PackedB<T>& packed, con
   template struct PackedB<T>;                                                                     \
   template PackedB<T> pack_b<T>(const RowSource<T>&, int64_t, int64_t, int64_t);                  \
   template int64_t a_panel_floats<T>(int64_t, int64_t);                                           \
-  template void pack_a_panels<T>(const RowSource<T>&, int64_t, int64_t, const PackedB<T>&, T*);                           \
+  template void pack_a_panels<T>(const RowSource<T>&, int64_t, int64_t, const PackedB<T>&, T*);  \
   template void gemm<T>(int64_t, int64_t, int64_t, const RowSource<T>&, const RowSource<T>&,      \
                         const OutView<T>&, const Epilogue<T>&, bool);                             \
   template void gemm_packed<T>(int64_t, const RowSource<T>&, const PackedB<T>&, const OutView<T>&, \

@@ -14,7 +14,8 @@ namespace {
 // vectors and broadcasts MR values of A: MR*NV FMAs on MR*NV accumulators.
 // 6 x 64 is the main kernel: 10 loads per 24 FMAs (12 x 32 needs 14) measured
 // 97% of the FMA peak with its operands in L1, against 89% for 12 x 32. The
-// 12 x 32 kernel stays for panels packed 32 wide (the recurrent step kernels).
+// 12 x 32 kernel stays for panels packed 32 wide (the recurrent step kernels,
+// and N whose last 64-wide strip would be half empty; see panel_width).
 // PREFETCH: B rows 8 steps ahead, for a B read in place (rows far apart).
 template <int MR, int NV, bool PREFETCH>
 FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
