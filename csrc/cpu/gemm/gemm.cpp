@@ -230,7 +230,8 @@ void choose_split(int64_t tiles_m, int64_t tiles_n, int64_t mr, int64_t nr, int6
   }
 }
 
-// Rows of A up to which the unpacked dot-product path beats packing B.
+// Rows of A up to which the unpacked dot-product path beats packing B; from
+// there the broadcast kernel where it takes the rows (see gemm_dot.h).
 constexpr int64_t kDotMaxM = 32;
 // Multiply-adds from which the dot path runs threaded (measured: a recurrent
 // cell's 8x128 @ 128x512 products gain ~20% on 2 threads).
@@ -243,7 +244,7 @@ bool try_dot(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSo
   if constexpr (!std::is_same_v<T, float>) {
     return false;
   } else {
-    if (M > kDotMaxM || a.pack || bt.pack || a.cs != 1 || bt.cs != 1 || c.cs != 1 || !use_avx512())
+    if ((M > kDotMaxM && !bcast_takes(M)) || a.pack || bt.pack || a.cs != 1 || bt.cs != 1 || c.cs != 1 || !use_avx512())
       return false;
     const int64_t chunk = std::max<int64_t>(32, (N + threads - 1) / threads + 31) / 32 * 32;
     const int64_t parts = (N + chunk - 1) / chunk;

@@ -1,5 +1,5 @@
-// AVX-512 broadcast kernel for small-M GEMM (see gemm_dot.h): for
-// kBcastMinM < M <= 32 the product is computed as C^T = Bt A^T. A (M rows) is
+// AVX-512 broadcast kernel for small-M GEMM (see gemm_dot.h): for the rows
+// bcast_takes (14-48, 57-64) the product is computed as C^T = Bt A^T. A (M rows) is
 // transposed once into a [K][16 * MV] panel; the weight rows Bt are read in
 // place, one scalar of NB rows per k broadcast against the MV panel vectors. The NB x 16*MV tile of
 // C^T is transposed back in registers (16x16 transposes) for the store.
@@ -32,18 +32,18 @@ FASTNN_AVX512 void bcast_tile(int64_t M, int64_t K, const float* xt, const float
   __m512 acc[NB][MV];
 #pragma GCC unroll 16
   for (int j = 0; j < NB; ++j)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_setzero_ps();
   const float* w = bt + n * ldb;
 #pragma GCC unroll 2
   for (int64_t k = 0; k < K; ++k) {
     __m512 xv[MV];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int v = 0; v < MV; ++v) xv[v] = _mm512_loadu_ps(xt + k * 16 * MV + 16 * v);
 #pragma GCC unroll 16
     for (int j = 0; j < NB; ++j) {
       const __m512 b = _mm512_set1_ps(w[j * ldb + k]);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_fmadd_ps(b, xv[v], acc[j][v]);
     }
   }
@@ -84,9 +84,11 @@ int64_t bcast_columns(int64_t M, int64_t n0, int64_t n1, int64_t K, const float*
 
 int64_t gemm_bcast_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
                        const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep) {
-  if (M <= kBcastMinM || M > 32 || K <= 0 || !use_avx512()) return 0;
-  // 12 x 32 tiles: 2 panel loads + 12 broadcasts per 24 FMAs; up to 16 rows,
-  // 16 x 16 tiles (one panel vector)
+  if (!bcast_takes(M) || K <= 0 || !use_avx512()) return 0;
+  // 6 x 64 tiles (4 panel loads + 6 broadcasts per 24 FMAs), 8 x 48 (3 + 8),
+  // 12 x 32 (2 + 12); up to 16 rows, 16 x 16 tiles (one panel vector)
+  if (M > 48) return bcast_columns<6, 4>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
+  if (M > 32) return bcast_columns<8, 3>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
   return M > 16 ? bcast_columns<12, 2>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep)
                 : bcast_columns<16, 1>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
 }

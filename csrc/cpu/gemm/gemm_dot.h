@@ -19,9 +19,15 @@ bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, 
 // Rows of A above which the broadcast kernel takes over from the dot-product
 // tiles (measured on 2048 x 2048 weights: 10% slower at 12 rows, 10% faster at 16).
 constexpr int64_t kBcastMinM = 13;
+// Where it also beats packing the weight (the GEMM's path beyond 32 rows):
+// 8 x 48 tiles for 33-48 rows (5-16% faster on 512-1024 x 1024-2048
+// weights) and 6 x 64 tiles for 57-64 rows (9-15%); at 50 rows a 64-row tile
+// was 8% slower, so 49-56 rows are left to the packed GEMM.
+constexpr int64_t kBcastMaxM = 64;
+inline bool bcast_takes(int64_t M) { return M > kBcastMinM && (M <= 48 || (M > 56 && M <= kBcastMaxM)); }
 
 // The same product by broadcasting Bt (gemm_bcast_avx512.cpp), for
-// kBcastMinM < M <= 32: computes the columns [n0, n0 + done) and returns done
+// the rows bcast_takes(M): computes the columns [n0, n0 + done) and returns done
 // (a whole number of its tiles; 0 when it does not apply). gemm_dot_f32 calls
 // it first and finishes the remaining columns itself.
 int64_t gemm_bcast_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
