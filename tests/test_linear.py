@@ -72,6 +72,20 @@ def test_parity_across_gemm_blocking(dtype, m, k, n):
     _check_parity(x, w, b, "silu", dtype)
 
 
+# Each small-M kernel at the edges of its row range (dot-product tiles up to 13
+# rows; broadcast tiles 16x16 for 14-16, 12x32 for 17-32, 8x48 for 33-48, 6x64 for
+# 57-64; packed weights for 49-56 and 65+), with 37 outputs so every tile width
+# leaves a remainder; and N = 32 / 96 on the packed path (32-wide strips).
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("m,n", [(m, 37) for m in (13, 14, 16, 17, 32, 33, 48, 49, 56, 57, 64, 65)] +
+                         [(100, 32), (100, 96)])
+def test_parity_small_m_kernels(dtype, m, n):
+    x = torch.randn(m, 70, dtype=dtype)
+    w = torch.randn(n, 70, dtype=dtype) / 70 ** 0.5
+    b = torch.randn(n, dtype=dtype)
+    _check_parity(x, w, b, "gelu", dtype)
+
+
 def test_larger_float32_against_float64_reference():
     # 512x784->512 exercises the multi-threaded packed path with K > one K block.
     x, w, b = torch.randn(512, 784), torch.randn(512, 784) / 28, torch.randn(512)

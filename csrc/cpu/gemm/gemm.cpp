@@ -81,6 +81,16 @@ void pack_rows(const RowSource<T>& src, int64_t r0, int64_t rc, int64_t k0, int6
   }
 }
 
+// Rows [r0, r0 + rows) of A over k in [k0, k0 + kc) in the micro-kernel's
+// layout: full MR-row strips, then one strip as wide as the rows left (the
+// kernel runs for exactly that many rows).
+template <typename T>
+void pack_a_strips(const RowSource<T>& a, int64_t r0, int64_t rows, int64_t k0, int64_t kc, int64_t MR, T* dst) {
+  const int64_t full_rows = rows / MR * MR;
+  if (full_rows > 0) pack_rows(a, r0, full_rows, k0, kc, MR, dst);
+  if (rows > full_rows) pack_rows(a, r0 + full_rows, rows - full_rows, k0, kc, rows - full_rows, dst + full_rows * kc);
+}
+
 // Bias + activation on an m x n tile whose rows are contiguous (row stride ld).
 template <typename T>
 void tile_epilogue(const Epilogue<T>& ep, T* tile, int64_t ld, int64_t m, int64_t n, int64_t i0,
@@ -147,17 +157,10 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
       const T* bpanel = in_place || per_strip ? nullptr : b.panel(pc, kcb, jc, ncb);
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcb = std::min(mc, m1 - ic);
-        // Full MR-row strips, then a partial strip packed with its own width
-        // (it runs the kernel for exactly that many rows).
-        const int64_t full_rows = mcb / MR * MR;
         // pre-packed rows (pack_a_panels) serve one block of rows over all of K
-        const T* apanels = abuf;
-        if (a.prepacked && m0 == 0 && mcb == m1 && kcb == K) {
-          apanels = a.prepacked;
-        } else {
-          if (full_rows > 0) pack_rows(a, ic, full_rows, pc, kcb, MR, abuf);
-          if (mcb > full_rows) pack_rows(a, ic + full_rows, mcb - full_rows, pc, kcb, mcb - full_rows, abuf + full_rows * kcb);
-        }
+        const bool use_prepacked = a.prepacked && m0 == 0 && mcb == m1 && kcb == K;
+        const T* apanels = use_prepacked ? a.prepacked : abuf;
+        if (!use_prepacked) pack_a_strips(a, ic, mcb, pc, kcb, MR, abuf);
         for (int64_t jr = 0; jr < ncb; jr += NR) {
           const int64_t nrb = std::min(NR, ncb - jr);
           const T* bstrip = in_place || per_strip ? nullptr : bpanel + (jr / NR) * kcb * NR;
@@ -377,9 +380,7 @@ int64_t a_panel_floats(int64_t M, int64_t K) {
 
 template <typename T>
 void pack_a_panels(const RowSource<T>& a, int64_t M, int64_t K, const PackedB<T>& b, T* dst) {
-  const int64_t MR = microkernel_for_width<T>(b.nr).mr, full_rows = M / MR * MR;
-  if (full_rows > 0) pack_rows(a, 0, full_rows, 0, K, MR, dst);
-  if (M > full_rows) pack_rows(a, full_rows, M - full_rows, 0, K, M - full_rows, dst + full_rows * K);
+  pack_a_strips(a, 0, M, 0, K, microkernel_for_width<T>(b.nr).mr, dst);  // as gemm_block packs them
 }
 
 template <typename T>
