@@ -32,7 +32,20 @@ cxx_flags = ["-O3", "-std=c++20", "-fno-math-errno", "-Wall", "-Wno-unknown-prag
 link_flags = ["-fopenmp"]
 define_macros = []
 
+def default_cuda_arch_list():
+    """The visible GPUs' architectures, Hopper as sm_90a (its wgmma kernel needs the 'a'
+    target); with no GPU visible, Ampere and Hopper."""
+    archs = []
+    for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        major, minor = torch.cuda.get_device_capability(i)
+        arch = "9.0a" if (major, minor) == (9, 0) else f"{major}.{minor}"
+        if arch not in archs:
+            archs.append(arch)
+    return ";".join(archs) or "8.0;9.0a"
+
+
 if want_cuda():
+    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", default_cuda_arch_list())
     cu_sources = sources("csrc/cuda/*.cu")
     define_macros.append(("FASTNN_WITH_CUDA", None))
     ext = CUDAExtension(

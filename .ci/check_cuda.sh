@@ -22,6 +22,6 @@ echo '#pragma once' > "$STUB/c10/cuda/impl/cuda_cmake_macros.h"
 for f in "${files[@]}"; do
   echo "cuda-check: nvcc $f"
   nvcc -std=c++20 -c "$f" -o /dev/null -I"$STUB" $TORCH_INC -I"$PY_INC" -Icsrc \
-    -DFASTNN_WITH_CUDA --expt-relaxed-constexpr -arch=sm_90 -w
+    -DFASTNN_WITH_CUDA --expt-relaxed-constexpr -gencode=arch=compute_90a,code=sm_90a -w
 done
 echo "cuda-check: ${#files[@]} file(s) compiled"

@@ -18,6 +18,12 @@ void check_cpu_dtype(const char* op, const char* arg, const at::Tensor& t) {
               " must be float32 or float64 on CPU, got ", t.scalar_type());
 }
 
+void check_cuda_dtype(const char* op, const char* arg, const at::Tensor& t) {
+  const auto s = t.scalar_type();
+  TORCH_CHECK(s == at::kHalf || s == at::kBFloat16 || s == at::kFloat || s == at::kDouble, op, ": ", arg,
+              " must be float16, bfloat16, float32 or float64 on CUDA, got ", s);
+}
+
 cpu::Act check_linear_args(const at::Tensor& input, const at::Tensor& weight,
                            const c10::optional<at::Tensor>& bias, const std::string& activation) {
   TORCH_CHECK(at::isFloatingType(input.scalar_type()),

@@ -24,4 +24,7 @@ cpu::Act parse_activation(const char* op, const std::string& activation);
 // Checks that `t` is float32 or float64 (the dtypes the CPU kernels compute in).
 void check_cpu_dtype(const char* op, const char* arg, const at::Tensor& t);
 
+// Checks that `t` is float16, bfloat16, float32 or float64 (the CUDA kernels' dtypes).
+void check_cuda_dtype(const char* op, const char* arg, const at::Tensor& t);
+
 }  // namespace fastnn
