@@ -7,6 +7,9 @@
 #include "cpu/fma_peak.h"
 #include "cpu/gemm/gemm.h"
 #include "cpu/output_cache.h"
+#ifdef FASTNN_WITH_CUDA
+#include "cuda/elementwise.h"
+#endif
 
 TORCH_LIBRARY(fastnn, m) {}
 
@@ -21,6 +24,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("output_cache_clear", &fastnn::cpu::output_cache_clear, "release the cached output blocks");
 #ifdef FASTNN_WITH_CUDA
   m.attr("cuda_built") = true;
+  m.def("cuda_last_gemm", &fastnn::cuda::last_gemm_path,
+        "kernel of this thread's last CUDA GEMM: wgmma, mma.sync or simt (+split-k)");
+  m.def("cuda_wgmma_enabled", &fastnn::cuda::wgmma_enabled,
+        "whether the Hopper wgmma GEMM runs on the current device (sm_90a build, FASTNN_CUDA_WGMMA=1)");
 #else
   m.attr("cuda_built") = false;
 #endif

@@ -17,6 +17,17 @@ int sm_count() {
 }
 
 namespace {
+thread_local std::string last_path;
+}  // namespace
+
+void note_gemm_path(const char* kernel, bool split_k) {
+  last_path = kernel;
+  if (split_k) last_path += "+split-k";
+}
+
+std::string last_gemm_path() { return last_path; }
+
+namespace {
 
 template <typename T>
 __global__ void activation_grad_kernel(const T* grad, const T* saved, T* out, int64_t n, int act) {

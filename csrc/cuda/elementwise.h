@@ -3,6 +3,8 @@
 
 #include <ATen/ATen.h>
 
+#include <string>
+
 namespace fastnn::cuda {
 
 // grad * act'(saved), element-wise over two tensors of the same shape and
@@ -18,5 +20,10 @@ int sm_count();
 // Whether the Hopper wgmma GEMM may run on the current device: this binary was
 // built for sm_90a and FASTNN_CUDA_WGMMA=1 asks for it (csrc/cuda/gemm_wgmma.cu).
 bool wgmma_enabled();
+
+// The kernel the last CUDA GEMM on this thread ran: "wgmma", "mma.sync" or
+// "simt", with "+split-k" when K was split (for tests and the benchmark).
+void note_gemm_path(const char* kernel, bool split_k);
+std::string last_gemm_path();
 
 }  // namespace fastnn::cuda

@@ -65,11 +65,13 @@ void gemm(const OpA& a, const OpB& b, int64_t M, int64_t N, int64_t K, const Epi
   if constexpr (kHalf && OpA::kKMajor && OpB::kKMajor) {
     // Large products with both operands K-major: Hopper's warpgroup MMA, when enabled.
     const int64_t wg_tiles = ceil_div(M, wg::BM) * ceil_div(N, wg::BN);
-    if (tensor_cores && !rowsum_out && wg_tiles >= sm_count() && wgmma_enabled()) {
+    // (N >= 256: a narrower product would leave most of the 256-wide tile idle.)
+    if (tensor_cores && !rowsum_out && N >= wg::BN && wg_tiles >= sm_count() && wgmma_enabled()) {
       constexpr auto kernel = gemm_wgmma_kernel<T, OpA, OpB>;
       allow_dynamic_smem<kernel>(wg::SMEM_BYTES);
       kernel<<<unsigned(wg_tiles), wg::THREADS, wg::SMEM_BYTES, stream>>>(a, b, int(M), int(N), int(K), ep);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
+      note_gemm_path("wgmma", false);
       return;
     }
   }
@@ -90,6 +92,7 @@ void gemm(const OpA& a, const OpB& b, int64_t M, int64_t N, int64_t K, const Epi
                                                                      int(k_per_split), ep, ws_ptr, rowsum_ptr);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
+  note_gemm_path(tensor_cores ? "mma.sync" : "simt", splits > 1);
   if (splits > 1) {
     const int64_t blocks = std::min<int64_t>(ceil_div(M * N, 256), int64_t(sm_count()) * 8);
     splitk_finish_kernel<T><<<unsigned(blocks), 256, 0, stream>>>(ws_ptr, splits, int(M), int(N), ep);
