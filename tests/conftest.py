@@ -4,6 +4,8 @@ import torch
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long sweeps, opt-in with -m slow")
+    config.addinivalue_line("markers", "sanitize: a small, fast CUDA subset run under compute-sanitizer "
+                                       "(benchmarks/gpu_run.sh: -m sanitize)")
 
 
 @pytest.fixture(autouse=True)

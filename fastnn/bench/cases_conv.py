@@ -1,4 +1,5 @@
-"""Convolution benchmark shapes (issue: CPU convolution), NCHW and channels_last."""
+"""Convolution benchmark shapes (issue: CPU convolution), NCHW and channels_last; on CUDA the
+issue's GPU suite: ResNet-50 layer shapes, batch 32, channels_last."""
 import torch
 
 import fastnn
@@ -16,6 +17,18 @@ SHAPES = [
     ("conv1d 16x128x200 k5->128", 1, 128, 128, (200,), 5, 1, 2, 1, 16),
 ]
 QUICK_SHAPES = [("4x16x16x16 3x3->16", 2, 16, 16, (16, 16), 3, 1, 1, 1, 4)]
+
+# GPU suite: ResNet-50 layers (in_channels, out_channels, image side, kernel, padding), batch 32,
+# stride 1, channels_last. (a) plain Conv2d (no bias, as in ResNet before its BatchNorm), forward,
+# against cuDNN; (b) Conv2d + bias + ReLU, fastnn.Conv2d(activation="relu") against nn.Conv2d then
+# nn.ReLU, forward and forward+backward.
+GPU_BATCH = 32
+GPU_SHAPES = [(64, 64, 56, 3, 1), (128, 128, 28, 3, 1), (256, 256, 14, 3, 1), (512, 512, 7, 3, 1),
+              (256, 64, 56, 1, 0), (64, 256, 56, 1, 0)]
+GPU_QUICK_SHAPES = [(64, 64, 28, 3, 1)]
+GPU_QUICK_BATCH = 8
+GPU_BARS_PLAIN = {"forward": 0.8}
+GPU_BARS_RELU = {"forward+backward": 1.0}
 
 
 def conv_flops(cin, cout, out_size, kernel, groups, batch, dims):
@@ -49,7 +62,38 @@ def make_case(label, dims, cin, cout, size, kernel, stride, padding, groups, bat
     return Case("conv", name, make, flops, note="channels_last" if channels_last else None)
 
 
-def cases(quick: bool = False, channels_last: bool = True):
+def _make_gpu(cin, cout, side, kernel, padding, batch, bias, activation):
+    def make(device, dtype):
+        cl = torch.channels_last
+        ref = torch.nn.Conv2d(cin, cout, kernel, padding=padding, bias=bias, device=device, dtype=dtype)
+        fast = fastnn.Conv2d(cin, cout, kernel, padding=padding, bias=bias, device=device, dtype=dtype,
+                             activation=activation)
+        fast.load_state_dict(ref.state_dict())
+        ref, fast = ref.to(memory_format=cl), fast.to(memory_format=cl)
+        if activation == "relu":
+            ref = torch.nn.Sequential(ref, torch.nn.ReLU())
+        x = torch.randn(batch, cin, side, side, device=device, dtype=dtype).contiguous(memory_format=cl)
+        return ref, fast, (x.requires_grad_(),)
+    return make
+
+
+def _gpu_cases(quick: bool):
+    batch = GPU_QUICK_BATCH if quick else GPU_BATCH
+    plain, relu = [], []
+    for cin, cout, side, k, p in (GPU_QUICK_SHAPES if quick else GPU_SHAPES):
+        label = f"{batch}x{cin}x{side}x{side} {k}x{k}->{cout} cl"
+        flops = conv_flops(cin, cout, out_size((side, side), k, 1, p), k, 1, batch, 2)
+        plain.append(Case("conv", label, _make_gpu(cin, cout, side, k, p, batch, False, "none"), flops,
+                          backward=False, note="channels_last, no bias", group="conv plain",
+                          bars=GPU_BARS_PLAIN))
+        relu.append(Case("conv", label + " +bias+relu", _make_gpu(cin, cout, side, k, p, batch, True, "relu"),
+                         flops, note="channels_last", group="conv+relu", bars=GPU_BARS_RELU))
+    return plain + relu
+
+
+def cases(quick: bool = False, channels_last: bool = True, device: str = "cpu"):
+    if device == "cuda":
+        return _gpu_cases(quick)
     shapes = QUICK_SHAPES if quick else SHAPES
     out = [make_case(*s) for s in shapes]
     if channels_last:  # torch's channels_last path (oneDNN) is the harder bar

@@ -78,22 +78,66 @@ def table(rows: List[Row]) -> str:
     return "\n".join([head, "-" * len(head)] + [line(c) for c in cells])
 
 
+def _geomean(values: List[float]) -> float:
+    gm = 1.0
+    for v in values:
+        gm *= v
+    return gm ** (1.0 / len(values))
+
+
 def summary_lines(rows: List[Row]) -> List[str]:
-    """Geometric-mean speedup per pass, over the rows fastnn really ran."""
+    """Geometric-mean speedup per pass, over the rows fastnn really ran; then, for the cases that
+    belong to a group (the GPU suite), the geomean per group and pass against the issue's bar, and
+    fastnn's % of peak on the cases with a peak bar."""
     out = []
     for pass_ in ("forward", "forward+backward"):
         ups = [r.speedup for r in rows if r.pass_ == pass_ and r.speedup and r.status == "ok"]
         if ups:
-            gm = 1.0
-            for u in ups:
-                gm *= u
-            gm **= 1.0 / len(ups)
             wins = sum(u > 1 for u in ups)
-            out.append(f"{pass_}: geometric-mean speedup {gm:.2f}x over {len(ups)} case(s), "
+            out.append(f"{pass_}: geometric-mean speedup {_geomean(ups):.2f}x over {len(ups)} case(s), "
                        f"fastnn faster in {wins}")
     bad = [r for r in rows if r.status != "ok"]
     if bad:
         out.append(f"{len(bad)} row(s) where fastnn was not timed as fastnn (see kernels / status)")
+    return out + group_lines(rows)
+
+
+def group_lines(rows: List[Row]) -> List[str]:
+    """'group linear plain, forward: geomean 0.95x over 6 case(s) (bar >= 0.90x: MET)', one line per
+    group and pass; a group with a row fastnn did not run counts as not met."""
+    out = []
+    groups = [g for g in dict.fromkeys(r.group for r in rows) if g]
+    for group in groups:
+        for pass_ in ("forward", "forward+backward"):
+            mine = [r for r in rows if r.group == group and r.pass_ == pass_]
+            if not mine:
+                continue
+            ups = [r.speedup for r in mine if r.speedup and r.status == "ok"]
+            bar = next((r.bar for r in mine if r.bar is not None), None)
+            text = f"group {group}, {pass_}: "
+            text += f"geomean {_geomean(ups):.2f}x over {len(ups)} case(s)" if ups else "no case timed as fastnn"
+            if len(ups) < len(mine):
+                text += f", {len(mine) - len(ups)} case(s) not timed as fastnn"
+            if bar is not None:
+                met = bool(ups) and len(ups) == len(mine) and _geomean(ups) >= bar
+                text += f" (bar >= {bar:.2f}x: {'MET' if met else 'NOT MET'})"
+            out.append(text)
+    peak_rows = [r for r in rows if r.peak_bar is not None]
+    if peak_rows:
+        bar = peak_rows[0].peak_bar
+        pcts = [r.fastnn_pct_peak for r in peak_rows if r.fastnn_pct_peak is not None and r.status == "ok"]
+        torch_pcts = [r.torch_pct_peak for r in peak_rows if r.torch_pct_peak is not None]
+        names = ", ".join(r.case for r in peak_rows)
+        if pcts:
+            met = len(pcts) == len(peak_rows) and min(pcts) >= bar
+            text = (f"large GEMMs ({names}), forward: fastnn {min(pcts):.1f}% min, {_geomean(pcts):.1f}% geomean "
+                    f"of peak")
+            if torch_pcts:
+                text += f" (torch.nn {min(torch_pcts):.1f}% min)"
+            text += f" (bar >= {bar:.0f}%: {'MET' if met else 'NOT MET'})"
+        else:
+            text = f"large GEMMs ({names}): no % of peak (no peak or not timed as fastnn) (bar >= {bar:.0f}%: NOT MET)"
+        out.append(text)
     return out
 
 
@@ -123,8 +167,18 @@ def write_markdown(path: str, rows: List[Row], meta: dict):
         f"Measured {meta.get('date_utc', '')} UTC with `{meta.get('command', command_line())}`",
         "",
         f"- machine: {meta['cpu']}, {meta['cores']} cores, ISA {meta['cpu_isa']}, {meta['threads']} thread(s)",
+    ]
+    if str(meta.get("device", "cpu")).startswith("cuda"):
+        lines += [
+            f"- GPU: {meta.get('cuda_device')} (compute capability {meta.get('cuda_capability')}), "
+            f"CUDA {meta.get('cuda')}, cuDNN {meta.get('cudnn')}, dtype {meta.get('dtype')}",
+            f"- precision: {meta.get('precision')}",
+        ]
+    lines += [
         f"- torch {meta['torch']}, fastnn {meta['fastnn']}, python {meta['python']}",
         f"- peak: {meta.get('peak_source', '-')}",
+        f"- timing: {meta.get('timing', '-')}; {meta.get('repeats')} blocks of about {meta.get('block_ms')} ms "
+        f"per implementation",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "|".join("---" for _ in head) + "|",

@@ -1,6 +1,7 @@
 """The benchmark run: discover the cases_<family>.py modules, time each case (torch.nn against
 fastnn, forward and forward+backward), and collect one result row per case and pass."""
 import importlib
+import inspect
 import pkgutil
 import sys
 import time
@@ -33,6 +34,9 @@ class Row:
     status: str                     # "ok", "mixed", "fallback", "unsupported", "error"
     kernels: str                    # fastnn ops seen, or why fastnn was not timed
     note: Optional[str] = None
+    group: Optional[str] = None     # GPU suite: the group of the geomean summary
+    bar: Optional[float] = None     # the issue's bar on the group's geomean speedup for this pass
+    peak_bar: Optional[float] = None  # the bar on fastnn's % of peak (forward)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -54,8 +58,19 @@ def discover_families() -> Dict[str, object]:
     return found
 
 
-def collect_cases(families: Optional[List[str]], quick: bool, log=print) -> Tuple[List[Case], List[str]]:
-    """The cases to run and a list of problems (families that failed to import or do not exist)."""
+def _family_cases(module, quick: bool, device_type: str) -> List[Case]:
+    """module.cases(quick, device=...) where the family takes a device; a family that does not
+    has CPU cases only."""
+    if "device" in inspect.signature(module.cases).parameters:
+        return module.cases(quick, device=device_type)
+    return module.cases(quick) if device_type == "cpu" else []
+
+
+def collect_cases(families: Optional[List[str]], quick: bool, log=print,
+                  device: str = "cpu") -> Tuple[List[Case], List[str]]:
+    """The cases to run on `device` ("cpu", "cuda" or a torch.device) and a list of problems
+    (families that failed to import, or that have no cases on this device)."""
+    device_type = torch.device(device).type
     found = discover_families()
     problems = []
     if families:
@@ -70,7 +85,10 @@ def collect_cases(families: Optional[List[str]], quick: bool, log=print) -> Tupl
         if isinstance(module, Exception):
             problems.append(f"{family}: cases_{family}.py failed to import: {module}")
             continue
-        cases.extend(module.cases(quick))
+        found_cases = _family_cases(module, quick, device_type)
+        if not found_cases and device_type != "cpu":
+            problems.append(f"{family}: no {device_type} cases (no fastnn {device_type} kernels for this family yet)")
+        cases.extend(found_cases)
     return cases, problems
 
 
@@ -113,7 +131,8 @@ def run_case(case: Case, device: torch.device, dtype: torch.dtype, repeats: int,
             speedup=None if t_fast is None else t_torch / t_fast,
             torch_iqr_ms=timings[0].iqr_s * 1e3,
             fastnn_iqr_ms=timings[1].iqr_s * 1e3 if len(timings) > 1 else None,
-            status=_status(check), kernels=check.describe(), note=case.note))
+            status=_status(check), kernels=check.describe(), note=case.note, group=case.group,
+            bar=(case.bars or {}).get(pass_), peak_bar=case.peak_bar if pass_ == "forward" else None))
     return rows
 
 
@@ -141,8 +160,10 @@ def run_all(cases: List[Case], device: torch.device, dtype: torch.dtype, repeats
         except Exception as exc:  # e.g. torch.nn itself does not take this dtype/device
             msg = str(exc).strip().splitlines()[0][:160]
             new = [Row(case.family, case.name, "forward", case.flops / 1e9, None, None, None, None, None, None,
-                       None, None, None, "error", f"error: {msg}", case.note)]
+                       None, None, None, "error", f"error: {msg}", case.note, case.group)]
         rows.extend(new)
+        if device.type == "cuda":  # the next case's tensors start from a clean cache (8192^2 cases are large)
+            torch.cuda.empty_cache()
         if progress:
             best = next((r for r in new if r.speedup is not None), None)
             tail = f"speedup {best.speedup:.2f}x (forward)" if best else new[0].kernels

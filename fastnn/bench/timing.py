@@ -1,4 +1,6 @@
-"""Timing one benchmark case: torch.nn against fastnn, interleaved, with torch.utils.benchmark.
+"""Timing one benchmark case: torch.nn against fastnn, interleaved: with torch.utils.benchmark on
+the CPU, with CUDA events on a GPU (after warm-up; each block is bracketed by events recorded on
+the current stream, and its end event is waited for before the next block is timed).
 
 Before a fastnn module is timed, one forward (and forward+backward) runs under an operator
 recorder: a module that reaches no fastnn kernel, or that also runs torch's own heavy kernels
@@ -103,19 +105,62 @@ class Timing:
     samples: List[float]
 
 
+CUDA_WARMUP_CALLS = 3  # before calibrating: cuBLAS/cuDNN plan selection, allocator growth, lazy loading
+
+
+class _CudaEventTimer:
+    """Times `number` back-to-back calls of fn between two CUDA events on the current stream;
+    .timeit(number).mean is the per-call time in seconds (the torch.utils.benchmark interface)."""
+
+    def __init__(self, fn: Callable[[], None]):
+        self.fn = fn
+
+    def timeit(self, number: int):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize()  # nothing queued from before the block
+        start.record()
+        for _ in range(number):
+            self.fn()
+        end.record()
+        end.synchronize()
+        return _Measurement(start.elapsed_time(end) / 1e3 / number)
+
+
+@dataclass
+class _Measurement:
+    mean: float
+
+
+def _cuda_runs_per_block(fn: Callable[[], None], block_s: float) -> int:
+    for _ in range(CUDA_WARMUP_CALLS):
+        fn()
+    torch.cuda.synchronize()
+    once = max(_CudaEventTimer(fn).timeit(2).mean, 1e-7)
+    return int(min(max(1, block_s / once), 10_000))
+
+
 def time_interleaved(fns: List[Callable[[], None]], device: torch.device, repeats: int,
                      block_s: float) -> List[Timing]:
     """Times each callable in repeats blocks, alternating the callables block by block (and the order
     from one round to the next) so machine noise hits them alike; per-call medians over blocks."""
+    if device.type == "cuda":
+        timers = [_CudaEventTimer(fn) for fn in fns]
+        numbers = [_cuda_runs_per_block(fn, block_s) for fn in fns]
+        return _interleave(timers, numbers, repeats)
     threads = torch.get_num_threads()
     timers, numbers = [], []
     for fn in fns:
         numbers.append(_runs_per_block(fn, device, block_s))
         # Timer defaults to one thread: time with the threads the user asked for.
         timers.append(benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads))
-    samples: List[List[float]] = [[] for _ in fns]
+    return _interleave(timers, numbers, repeats)
+
+
+def _interleave(timers, numbers: List[int], repeats: int) -> List[Timing]:
+    samples: List[List[float]] = [[] for _ in timers]
     for r in range(repeats):
-        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        order = range(len(timers)) if r % 2 == 0 else reversed(range(len(timers)))
         for i in order:
             samples[i].append(timers[i].timeit(numbers[i]).mean)
     out = []
