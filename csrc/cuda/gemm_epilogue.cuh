@@ -2,7 +2,7 @@
 // pre-activation, and the kernels that finish split-K products and row sums.
 #pragma once
 
-#include "cuda_common.cuh"
+#include "cuda_math.cuh"
 
 namespace fastnn::cuda {
 

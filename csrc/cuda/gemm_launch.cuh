@@ -3,6 +3,7 @@
 // stream's allocator, and launches on the current stream.
 #pragma once
 
+#include "cuda_common.cuh"
 #include "elementwise.h"
 #include "gemm_simt.cuh"
 #include "gemm_tc.cuh"
@@ -37,7 +38,7 @@ inline int pick_splits(int64_t tiles, int64_t M, int64_t N, int64_t K, int bk, i
 // `rowsum_out` is given, rowsum_out[m] = sum_k A(m, k) (a bias gradient).
 // `tensor_cores` must be true only for float16/bfloat16 operands whose
 // chunk() contract holds (the caller checks layout and alignment).
-template <typename T, class OpA, class OpB>
+template <typename T, class OpA, class OpB, class Cfg = tc::TcDefault, class WgCfg = wg::WgDefault>
 void gemm(const OpA& a, const OpB& b, int64_t M, int64_t N, int64_t K, const Epilogue<T>& ep, T* rowsum_out,
           bool tensor_cores, const at::TensorOptions& device_opts) {
   using A = acc_t<T>;
@@ -46,8 +47,8 @@ void gemm(const OpA& a, const OpB& b, int64_t M, int64_t N, int64_t K, const Epi
   constexpr bool kHalf = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
   TORCH_INTERNAL_ASSERT(kHalf || !tensor_cores, "fastnn CUDA GEMM: tensor cores take float16/bfloat16 only");
   if (M == 0 || N == 0) return;
-  const int bm = tensor_cores ? tc::BM : simt::BM, bn = tensor_cores ? tc::BN : simt::BN;
-  const int bk = tensor_cores ? tc::BK : simt::BK;
+  const int bm = tensor_cores ? Cfg::BM : simt::BM, bn = tensor_cores ? Cfg::BN : simt::BN;
+  const int bk = tensor_cores ? Cfg::BK : simt::BK;
   const int64_t tiles_m = ceil_div(M, bm), tiles_n = ceil_div(N, bn);
   TORCH_CHECK(tiles_n <= 65535 && tiles_m * tiles_n < (int64_t(1) << 31),
               "fastnn CUDA GEMM: M = ", M, ", N = ", N, " is too large for one launch");
@@ -64,12 +65,12 @@ void gemm(const OpA& a, const OpB& b, int64_t M, int64_t N, int64_t K, const Epi
   const cudaStream_t stream = current_stream();
   if constexpr (kHalf && OpA::kKMajor && OpB::kKMajor) {
     // Large products with both operands K-major: Hopper's warpgroup MMA, when enabled.
-    const int64_t wg_tiles = ceil_div(M, wg::BM) * ceil_div(N, wg::BN);
-    // (N >= 256: a narrower product would leave most of the 256-wide tile idle.)
-    if (tensor_cores && !rowsum_out && N >= wg::BN && wg_tiles >= sm_count() && wgmma_enabled()) {
-      constexpr auto kernel = gemm_wgmma_kernel<T, OpA, OpB>;
-      allow_dynamic_smem<kernel>(wg::SMEM_BYTES);
-      kernel<<<unsigned(wg_tiles), wg::THREADS, wg::SMEM_BYTES, stream>>>(a, b, int(M), int(N), int(K), ep);
+    const int64_t wg_tiles = ceil_div(M, WgCfg::BM) * ceil_div(N, WgCfg::BN);
+    // (N >= BN: a narrower product would leave most of the tile idle.)
+    if (tensor_cores && !rowsum_out && N >= WgCfg::BN && wg_tiles >= sm_count() && wgmma_enabled()) {
+      constexpr auto kernel = gemm_wgmma_kernel<T, WgCfg, OpA, OpB>;
+      allow_dynamic_smem<kernel>(WgCfg::SMEM_BYTES);
+      kernel<<<unsigned(wg_tiles), WgCfg::THREADS, WgCfg::SMEM_BYTES, stream>>>(a, b, int(M), int(N), int(K), ep);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       note_gemm_path("wgmma", false);
       return;
@@ -79,10 +80,10 @@ void gemm(const OpA& a, const OpB& b, int64_t M, int64_t N, int64_t K, const Epi
   const dim3 grid_tc{unsigned(tiles_m * tiles_n), 1, unsigned(splits)};  // tile order: gemm_tc_kernel
   if constexpr (kHalf) {
     if (tensor_cores) {
-      constexpr auto kernel = gemm_tc_kernel<T, OpA, OpB>;
-      constexpr size_t smem = tc::smem_bytes<T, OpA, OpB>();
+      constexpr auto kernel = gemm_tc_kernel<T, Cfg, OpA, OpB>;
+      constexpr size_t smem = Cfg::template smem_bytes<T, OpA, OpB>();
       allow_dynamic_smem<kernel>(smem);
-      kernel<<<grid_tc, tc::THREADS, smem, stream>>>(a, b, int(M), int(N), int(K), int(k_per_split), ep, ws_ptr,
+      kernel<<<grid_tc, Cfg::THREADS, smem, stream>>>(a, b, int(M), int(N), int(K), int(k_per_split), ep, ws_ptr,
                                                   rowsum_ptr);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }

@@ -13,7 +13,7 @@
 // `ptr` is a valid device address of the operand (cp.async's dummy source).
 #pragma once
 
-#include "cuda_common.cuh"
+#include "cuda_math.cuh"
 
 namespace fastnn::cuda {
 

@@ -1,8 +1,9 @@
 // Tensor-core GEMM for float16 / bfloat16 (float32 accumulation), sm_80 and later.
 //
-// CTA tile 128 x 128 x 32, 8 warps (2 x 4), each warp 64 x 32 as 4 x 4
-// mma.sync.m16n8k16 tiles. Operand tiles stream global -> shared with 16-byte
-// cp.async in a 4-stage ring; each operand keeps its memory layout in shared
+// A TcConfig sets the CTA tile (BM x BN x BK), the ring depth and the warp grid;
+// each warp computes (BM / WARPS_M) x (BN / WARPS_N) as mma.sync.m16n8k16 tiles
+// (TcDefault: 128 x 128 x 32, 4 stages, 2 x 4 warps of 64 x 32). Operand tiles
+// stream global -> shared with 16-byte cp.async in a ring; each operand keeps its memory layout in shared
 // memory (K-major rows, or MN-major rows read with ldmatrix.trans), so
 // transposed operands (the backward products) cost no extra pass. Rows are
 // padded by 16 bytes so that ldmatrix reads are free of bank conflicts.
@@ -19,17 +20,24 @@ namespace fastnn::cuda {
 
 namespace tc {
 
-constexpr int BM = 128, BN = 128, BK = 32, STAGES = 4, THREADS = 256, PAD = 8;
+template <int BM_, int BN_, int BK_, int STAGES_, int WARPS_M_, int WARPS_N_, int MIN_BLOCKS_>
+struct TcConfig {
+  static constexpr int BM = BM_, BN = BN_, BK = BK_, STAGES = STAGES_, WARPS_M = WARPS_M_, WARPS_N = WARPS_N_;
+  static constexpr int MIN_BLOCKS = MIN_BLOCKS_, THREADS = 32 * WARPS_M * WARPS_N, PAD = 8;
+  static constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N, MT = WM / 16, NT = WN / 8;
+  static_assert(WM % 16 == 0 && WN % 16 == 0 && BK % 16 == 0, "warp tile: m16 x n16 multiples");
 
-template <bool KMajor, int ROWS>
-constexpr int tile_elems() {
-  return KMajor ? ROWS * (BK + PAD) : BK * (ROWS + PAD);
-}
+  template <bool KMajor, int ROWS>
+  __host__ __device__ static constexpr int tile_elems() {
+    return KMajor ? ROWS * (BK + PAD) : BK * (ROWS + PAD);
+  }
+  template <typename T, class OpA, class OpB>
+  __host__ __device__ static constexpr size_t smem_bytes() {
+    return size_t(STAGES) * (tile_elems<OpA::kKMajor, BM>() + tile_elems<OpB::kKMajor, BN>()) * sizeof(T);
+  }
+};
 
-template <typename T, class OpA, class OpB>
-constexpr size_t smem_bytes() {
-  return size_t(STAGES) * (tile_elems<OpA::kKMajor, BM>() + tile_elems<OpB::kKMajor, BN>()) * sizeof(T);
-}
+using TcDefault = TcConfig<128, 128, 32, 4, 2, 4, 2>;
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -75,23 +83,23 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 }
 
 // Issues the cp.async copies of one ROWS x BK tile of `op` (rows r0.., depth k0..).
-template <typename T, class Op, int ROWS>
+template <class Cfg, typename T, class Op, int ROWS>
 __device__ __forceinline__ void load_tile(const Op& op, T* s, int r0, int k0, int tid) {
-  constexpr int CHUNKS = ROWS * BK / 8;
-  static_assert(CHUNKS % THREADS == 0, "tile chunks must divide among the threads");
+  constexpr int BK = Cfg::BK, CHUNKS = ROWS * BK / 8;
+  static_assert(CHUNKS % Cfg::THREADS == 0, "tile chunks must divide among the threads");
 #pragma unroll
-  for (int i = 0; i < CHUNKS / THREADS; ++i) {
-    const int c = tid + i * THREADS;
+  for (int i = 0; i < CHUNKS / Cfg::THREADS; ++i) {
+    const int c = tid + i * Cfg::THREADS;
     int r, k;
     T* dst;
     if constexpr (Op::kKMajor) {
       r = c / (BK / 8);
       k = (c % (BK / 8)) * 8;
-      dst = s + r * (BK + PAD) + k;
+      dst = s + r * (BK + Cfg::PAD) + k;
     } else {
       k = c / (ROWS / 8);
       r = (c % (ROWS / 8)) * 8;
-      dst = s + k * (ROWS + PAD) + r;
+      dst = s + k * (ROWS + Cfg::PAD) + r;
     }
     const T* src = op.chunk(r0 + r, k0 + k);
     cp_async16(smem_addr(dst), src ? src : op.ptr, src != nullptr);
@@ -99,30 +107,32 @@ __device__ __forceinline__ void load_tile(const Op& op, T* s, int r0, int k0, in
 }
 
 // The four ldmatrix row addresses of a 16 x 16 A fragment (rows m, depth kk..kk+15).
-template <bool KMajor>
+template <class Cfg, bool KMajor>
 __device__ __forceinline__ int a_frag_offset(int m, int kk, int lane) {
-  if constexpr (KMajor) return (m + (lane % 16)) * (BK + PAD) + kk + (lane / 16) * 8;
-  else return (kk + (lane % 8) + (lane / 16) * 8) * (BM + PAD) + m + ((lane / 8) % 2) * 8;
+  if constexpr (KMajor) return (m + (lane % 16)) * (Cfg::BK + Cfg::PAD) + kk + (lane / 16) * 8;
+  else return (kk + (lane % 8) + (lane / 16) * 8) * (Cfg::BM + Cfg::PAD) + m + ((lane / 8) % 2) * 8;
 }
 
 // Two 16 x 8 B fragments (columns n..n+15, depth kk..kk+15).
-template <bool KMajor>
+template <class Cfg, bool KMajor>
 __device__ __forceinline__ int b_frag_offset(int n, int kk, int lane) {
-  if constexpr (KMajor) return (n + (lane % 8) + (lane / 16) * 8) * (BK + PAD) + kk + ((lane / 8) % 2) * 8;
-  else return (kk + (lane % 8) + ((lane / 8) % 2) * 8) * (BN + PAD) + n + (lane / 16) * 8;
+  if constexpr (KMajor) return (n + (lane % 8) + (lane / 16) * 8) * (Cfg::BK + Cfg::PAD) + kk + ((lane / 8) % 2) * 8;
+  else return (kk + (lane % 8) + ((lane / 8) % 2) * 8) * (Cfg::BN + Cfg::PAD) + n + (lane / 16) * 8;
 }
 
 }  // namespace tc
 
-template <typename T, class OpA, class OpB>
-__global__ void __launch_bounds__(tc::THREADS, 2)
+template <typename T, class Cfg, class OpA, class OpB>
+__global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS)
     gemm_tc_kernel(OpA a, OpB b, int M, int N, int K, int k_per_split, Epilogue<T> ep, float* ws,
                    float* rowsum_ws) {
   using namespace tc;
+  constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, STAGES = Cfg::STAGES, PAD = Cfg::PAD;
+  constexpr int MT = Cfg::MT, NT = Cfg::NT;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* smem = reinterpret_cast<T*>(smem_raw);
-  constexpr int A_ELEMS = tile_elems<OpA::kKMajor, BM>();
-  constexpr int STAGE = A_ELEMS + tile_elems<OpB::kKMajor, BN>();
+  constexpr int A_ELEMS = Cfg::template tile_elems<OpA::kKMajor, BM>();
+  constexpr int STAGE = A_ELEMS + Cfg::template tile_elems<OpB::kKMajor, BN>();
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   // Tiles in groups of 8 row tiles, column tile by column tile within a group,
@@ -136,14 +146,14 @@ __global__ void __launch_bounds__(tc::THREADS, 2)
   const int k_begin = blockIdx.z * k_per_split;
   const int k_end = min(K, k_begin + k_per_split);
   const int ktiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
-  const int wm = (warp / 4) * 64, wn = (warp % 4) * 32;
+  const int wm = (warp / Cfg::WARPS_N) * Cfg::WM, wn = (warp % Cfg::WARPS_N) * Cfg::WN;
   const bool sum_rows = rowsum_ws != nullptr && tile_n == 0;
 
-  float acc[4][4][4];
+  float acc[MT][NT][4];
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < MT; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int j = 0; j < NT; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
   float row_sum = 0.f;
@@ -151,8 +161,8 @@ __global__ void __launch_bounds__(tc::THREADS, 2)
   auto load_stage = [&](int kt) {
     T* s = smem + (kt % STAGES) * STAGE;
     const int k0 = k_begin + kt * BK;
-    load_tile<T, OpA, BM>(a, s, m0, k0, tid);
-    load_tile<T, OpB, BN>(b, s + A_ELEMS, n0, k0, tid);
+    load_tile<Cfg, T, OpA, BM>(a, s, m0, k0, tid);
+    load_tile<Cfg, T, OpB, BN>(b, s + A_ELEMS, n0, k0, tid);
   };
 
 #pragma unroll
@@ -176,23 +186,23 @@ __global__ void __launch_bounds__(tc::THREADS, 2)
     }
 #pragma unroll
     for (int kk = 0; kk < BK; kk += 16) {
-      uint32_t af[4][4], bf[4][2];
+      uint32_t af[MT][4], bf[NT][2];
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
-        ldmatrix_x4<!OpA::kKMajor>(af[i], smem_addr(As + a_frag_offset<OpA::kKMajor>(wm + 16 * i, kk, lane)));
+      for (int i = 0; i < MT; ++i)
+        ldmatrix_x4<!OpA::kKMajor>(af[i], smem_addr(As + a_frag_offset<Cfg, OpA::kKMajor>(wm + 16 * i, kk, lane)));
 #pragma unroll
-      for (int p = 0; p < 2; ++p) {
+      for (int p = 0; p < NT / 2; ++p) {
         uint32_t r[4];
-        ldmatrix_x4<!OpB::kKMajor>(r, smem_addr(Bs + b_frag_offset<OpB::kKMajor>(wn + 16 * p, kk, lane)));
+        ldmatrix_x4<!OpB::kKMajor>(r, smem_addr(Bs + b_frag_offset<Cfg, OpB::kKMajor>(wn + 16 * p, kk, lane)));
         bf[2 * p][0] = r[0];
         bf[2 * p][1] = r[1];
         bf[2 * p + 1][0] = r[2];
         bf[2 * p + 1][1] = r[3];
       }
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < MT; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) mma16816<T>(acc[i][j], af[i], bf[j][0], bf[j][1]);
+        for (int j = 0; j < NT; ++j) mma16816<T>(acc[i][j], af[i], bf[j][0], bf[j][1]);
     }
   }
   cp_async_wait<0>();
@@ -202,9 +212,9 @@ __global__ void __launch_bounds__(tc::THREADS, 2)
   // Accumulator (i, j, e): row wm + 16i + lane/4 (+8 for e >= 2), column wn + 8j + 2(lane%4) + e%2.
   float* part = ws ? ws + int64_t(blockIdx.z) * M * N : nullptr;
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < MT; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int j = 0; j < NT; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int m = m0 + wm + 16 * i + lane / 4 + (e >= 2 ? 8 : 0);

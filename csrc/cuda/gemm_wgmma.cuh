@@ -3,8 +3,8 @@
 // K-major (Linear forward, convolution forward); everything else runs
 // gemm_tc.cuh's mma.sync kernel.
 //
-// CTA tile 128 x 256 x 64, two warpgroups of 64 x 256 (128 float accumulators
-// per thread). Tiles stream global -> shared with 16-byte cp.async into the
+// CTA tile 128 x BN x 64 (WgConfig; default BN = 256), two warpgroups of 64 x BN
+// (BN / 2 float accumulators per thread). Tiles stream global -> shared with 16-byte cp.async into the
 // 128-byte-swizzled layout wgmma reads (16-byte chunk j of row r stored at
 // chunk j ^ (r % 8) of its 128-byte row; tile bases 1024-byte aligned), in a
 // 4-stage ring: two tiles in flight while one wgmma batch runs and the
@@ -19,9 +19,16 @@
 namespace fastnn::cuda {
 
 namespace wg {
-constexpr int BM = 128, BN = 256, BK = 64, STAGES = 4, THREADS = 256;
-constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
-constexpr size_t SMEM_BYTES = size_t(STAGES) * STAGE_BYTES + 1024;  // + slack to align the ring to 1024 B
+
+// CTA tile 128 x BN x 64 (BN = 128 or 256), a ring of STAGES tiles, loads LEAD tiles ahead.
+template <int BN_, int STAGES_>
+struct WgConfig {
+  static constexpr int BM = 128, BN = BN_, BK = 64, STAGES = STAGES_, THREADS = 256, LEAD = STAGES - 2;
+  static constexpr int A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + B_BYTES;
+  static constexpr size_t SMEM_BYTES = size_t(STAGES) * STAGE_BYTES + 1024;  // + slack to align the ring
+  static_assert(BN == 128 || BN == 256, "wgmma tile width");
+};
+using WgDefault = WgConfig<256, 4>;
 
 // Shared-memory matrix descriptor: K-major, 128-byte swizzle, 8-row groups 1024 B apart.
 __device__ __forceinline__ uint64_t smem_desc(uint32_t addr) {
@@ -35,6 +42,7 @@ __device__ __forceinline__ uint64_t smem_desc(uint32_t addr) {
 // One ROWS x 64 K-major tile into the swizzled layout at `base` (1024-byte aligned).
 template <typename T, class Op, int ROWS>
 __device__ __forceinline__ void load_tile(const Op& op, uint32_t base, int r0, int k0, int tid) {
+  constexpr int THREADS = 256;
 #pragma unroll
   for (int i = 0; i < ROWS * 8 / THREADS; ++i) {
     const int c = tid + i * THREADS, r = c / 8, j = c % 8;
@@ -54,10 +62,11 @@ __device__ __forceinline__ void fence_proxy_async() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
-// d[64 x 256 per warpgroup] += A(desc_a) B(desc_b)^T over 16 of K.
-template <typename T>
-__device__ __forceinline__ void mma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+// d[64 x BN per warpgroup] += A(desc_a) B(desc_b)^T over 16 of K (BN = 128 or 256).
+template <typename T, int BN>
+__device__ __forceinline__ void mma_m64k16(float (&d)[BN / 2], uint64_t desc_a, uint64_t desc_b) {
+  constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
+  if constexpr (BN == 256 && kBf16) {
     asm volatile(
         "{\n"
         "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
@@ -81,7 +90,7 @@ __device__ __forceinline__ void mma_m64n256k16(float (&d)[128], uint64_t desc_a,
           "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
           "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
         : "l"(desc_a), "l"(desc_b));
-  } else {
+  } else if constexpr (BN == 256) {
     asm volatile(
         "{\n"
         "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 "
@@ -105,17 +114,51 @@ __device__ __forceinline__ void mma_m64n256k16(float (&d)[128], uint64_t desc_a,
           "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
           "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
         : "l"(desc_a), "l"(desc_b));
+  } else if constexpr (kBf16) {
+    asm volatile(
+        "{\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+        "%64, %65, 1, 1, 1, 0, 0;\n"
+        "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(desc_a), "l"(desc_b));
+  } else {
+    asm volatile(
+        "{\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+        "%64, %65, 1, 1, 1, 0, 0;\n"
+        "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(desc_a), "l"(desc_b));
   }
 }
 #endif
 
 }  // namespace wg
 
-template <typename T, class OpA, class OpB>
-__global__ void __launch_bounds__(wg::THREADS, 1)
+template <typename T, class Cfg, class OpA, class OpB>
+__global__ void __launch_bounds__(Cfg::THREADS, 1)
     gemm_wgmma_kernel(OpA a, OpB b, int M, int N, int K, Epilogue<T> ep) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace wg;
+  constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, STAGES = Cfg::STAGES, LEAD = Cfg::LEAD;
+  constexpr int A_BYTES = Cfg::A_BYTES, STAGE_BYTES = Cfg::STAGE_BYTES;
   static_assert(OpA::kKMajor && OpB::kKMajor, "wgmma path: both operands K-major");
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t ring = (tc::smem_addr(smem_raw) + 1023u) & ~1023u;
@@ -128,9 +171,9 @@ __global__ void __launch_bounds__(wg::THREADS, 1)
   const int n0 = ((blockIdx.x % per_group) / group_rows) * BN;
   const int ktiles = (K + BK - 1) / BK;
 
-  float d[128];
+  float d[BN / 2];
 #pragma unroll
-  for (int i = 0; i < 128; ++i) d[i] = 0.f;
+  for (int i = 0; i < BN / 2; ++i) d[i] = 0.f;
 
   auto load_stage = [&](int kt) {
     const uint32_t s = ring + (kt % STAGES) * STAGE_BYTES;
@@ -139,21 +182,21 @@ __global__ void __launch_bounds__(wg::THREADS, 1)
   };
 
 #pragma unroll
-  for (int s = 0; s < STAGES - 2; ++s) {
+  for (int s = 0; s < LEAD; ++s) {
     if (s < ktiles) load_stage(s);
     tc::cp_async_commit();
   }
   for (int kt = 0; kt < ktiles; ++kt) {
-    tc::cp_async_wait<STAGES - 3>();  // tile kt has landed (tile kt + 1 may still be in flight)
-    fence_proxy_async();              // make it visible to the tensor cores' (async proxy) reads
-    __syncthreads();                  // ... of every thread; and every wgmma of tile kt - 2 is done
-    if (kt + STAGES - 2 < ktiles) load_stage(kt + STAGES - 2);  // into tile kt - 2's stage
+    tc::cp_async_wait<LEAD - 1>();  // tile kt has landed (later tiles may still be in flight)
+    fence_proxy_async();            // make it visible to the tensor cores' (async proxy) reads
+    __syncthreads();                // ... of every thread; and every wgmma of tile kt - 2 is done
+    if (kt + LEAD < ktiles) load_stage(kt + LEAD);  // into tile kt - 2's stage
     tc::cp_async_commit();
     const uint32_t s = ring + (kt % STAGES) * STAGE_BYTES;
     fence_operands();
 #pragma unroll
     for (int kk = 0; kk < BK / 16; ++kk)
-      mma_m64n256k16<T>(d, smem_desc(s + warpgroup * 64 * 128 + kk * 32), smem_desc(s + A_BYTES + kk * 32));
+      mma_m64k16<T, BN>(d, smem_desc(s + warpgroup * 64 * 128 + kk * 32), smem_desc(s + A_BYTES + kk * 32));
     commit();
     wait<1>();
   }
@@ -163,7 +206,7 @@ __global__ void __launch_bounds__(wg::THREADS, 1)
   // Accumulator 4i + e: row 16 * warp + lane / 4 (+8 for e >= 2), column 8i + 2 (lane % 4) + e % 2.
   const int row = m0 + warpgroup * 64 + warp_in_group * 16 + lane / 4;
 #pragma unroll
-  for (int i = 0; i < 32; ++i)
+  for (int i = 0; i < BN / 8; ++i)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int m = row + (e >= 2 ? 8 : 0), n = n0 + 8 * i + 2 * (lane % 4) + (e % 2);
