@@ -24,4 +24,8 @@ for f in "${files[@]}"; do
   nvcc -std=c++20 -c "$f" -o /dev/null -I"$STUB" $TORCH_INC -I"$PY_INC" -Icsrc \
     -DFASTNN_WITH_CUDA --expt-relaxed-constexpr -gencode=arch=compute_90a,code=sm_90a -w
 done
-echo "cuda-check: ${#files[@]} file(s) compiled"
+# The standalone GEMM harness (no torch) must keep building against the kernel headers.
+echo "cuda-check: nvcc benchmarks/gemm_microbench.cu"
+nvcc -std=c++17 -O3 -c benchmarks/gemm_microbench.cu -o /dev/null -Icsrc \
+  -gencode=arch=compute_90a,code=sm_90a -w
+echo "cuda-check: ${#files[@]} file(s) and the GEMM harness compiled"

@@ -18,6 +18,10 @@ def info(verbose: bool = True) -> dict:
         "threads": torch.get_num_threads(),
         "cuda_available": torch.cuda.is_available(),
     }
+    if _C.cuda_built and torch.cuda.is_available():
+        result["cuda_device"] = torch.cuda.get_device_name()
+        # the Hopper wgmma GEMM: opt-in (FASTNN_CUDA_WGMMA=1), sm_90a builds only
+        result["cuda_wgmma"] = _C.cuda_wgmma_enabled()
     if verbose:
         for key, value in result.items():
             print(f"{key:>15}: {value}")

@@ -3,6 +3,7 @@
 // Each output channel oc reads input channel oc / (OC / C).
 #pragma once
 
+#include "cuda_common.cuh"
 #include "gemm_operands.cuh"
 
 namespace fastnn::cuda {

@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cuda_common.cuh"
 #include "elementwise.h"
 #include "gemm_wgmma.cuh"
 
