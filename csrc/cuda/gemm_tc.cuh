@@ -3,8 +3,9 @@
 // A TcConfig sets the CTA tile (BM x BN x BK), the ring depth and the warp grid;
 // each warp computes (BM / WARPS_M) x (BN / WARPS_N) as mma.sync.m16n8k16 tiles
 // (TcDefault: 128 x 128 x 64, 3 stages, 2 x 4 warps of 64 x 32). Operand tiles
-// stream global -> shared with 16-byte cp.async in a ring; each operand keeps its memory layout in shared
-// memory (K-major rows, or MN-major rows read with ldmatrix.trans), so
+// stream global -> shared with 16-byte cp.async in a ring; each operand keeps
+// its memory layout in shared memory (K-major rows, or MN-major rows read with
+// ldmatrix.trans), so
 // transposed operands (the backward products) cost no extra pass. Rows are
 // padded by 16 bytes so that ldmatrix reads are free of bank conflicts.
 //
@@ -132,6 +133,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS)
   using namespace tc;
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, STAGES = Cfg::STAGES, PAD = Cfg::PAD;
   constexpr int MT = Cfg::MT, NT = Cfg::NT;
+  static_assert(Cfg::THREADS >= BM, "row sums: one thread per tile row");
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* smem = reinterpret_cast<T*>(smem_raw);
   constexpr int A_ELEMS = Cfg::template tile_elems<OpA::kKMajor, BM>();

@@ -4,14 +4,15 @@
 // gemm_tc.cuh's mma.sync kernel.
 //
 // CTA tile 128 x BN x 64 (WgConfig; default BN = 128), two warpgroups of 64 x BN
-// (BN / 2 float accumulators per thread). Tiles stream global -> shared with 16-byte cp.async into the
-// 128-byte-swizzled layout wgmma reads (16-byte chunk j of row r stored at
-// chunk j ^ (r % 8) of its 128-byte row; tile bases 1024-byte aligned), in a
-// 4-stage ring: two tiles in flight while one wgmma batch runs and the
-// previous one drains (wgmma.wait_group 1).
+// (BN / 2 float accumulators per thread). Tiles stream global -> shared with
+// 16-byte cp.async into the 128-byte-swizzled layout wgmma reads (16-byte chunk
+// j of row r stored at chunk j ^ (r % 8) of its 128-byte row; tile bases
+// 1024-byte aligned), in a ring of STAGES tiles loaded STAGES - 2 ahead, while
+// one wgmma batch runs and the previous one drains (wgmma.wait_group 1).
 //
-// Compiled only for sm_90a (__CUDA_ARCH_FEAT_SM90_ALL); wgmma_built() reports
-// whether this binary has it, and the host never launches it otherwise.
+// Compiled only for sm_90a (__CUDA_ARCH_FEAT_SM90_ALL); wgmma_enabled()
+// (gemm_wgmma.cu) reports whether this binary has it, and the host never
+// launches it otherwise.
 #pragma once
 
 #include "gemm_tc.cuh"
