@@ -11,6 +11,8 @@
 //                the contiguous extent is a multiple of 8 and 16-byte aligned.
 //   at(r, k):    one element, zero outside (the SIMT kernel, any layout).
 // `ptr` is a valid device address of the operand (cp.async's dummy source).
+// chunk() is also a host function: tests/cuda_host/operand_readers.cu checks the
+// address arithmetic on the CPU, against a brute-force mapping.
 #pragma once
 
 #include "cuda_math.cuh"
@@ -25,7 +27,7 @@ struct StridedOperand {
   int64_t rs, ks;
   int rows, depth;
 
-  __device__ __forceinline__ const T* chunk(int r, int k) const {
+  __host__ __device__ __forceinline__ const T* chunk(int r, int k) const {
     if (r >= rows || k >= depth) return nullptr;
     return ptr + r * rs + k * ks;
   }
@@ -50,7 +52,7 @@ struct Im2colOperand {
   ConvGeom g;
   int pixels, kdim;
 
-  __device__ __forceinline__ const T* address(int p, int kidx) const {
+  __host__ __device__ __forceinline__ const T* address(int p, int kidx) const {
     if (p >= pixels || kidx >= kdim) return nullptr;
     const int ow = p % g.OW, t = p / g.OW, oh = t % g.OH, n = t / g.OH;
     const int c = kidx % g.Cg, tap = kidx / g.Cg, kw = tap % g.KW, kh = tap / g.KW;
@@ -58,7 +60,7 @@ struct Im2colOperand {
     if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) return nullptr;
     return ptr + ((int64_t(n) * g.H + ih) * g.W + iw) * g.C + c;
   }
-  __device__ __forceinline__ const T* chunk(int r, int k) const {
+  __host__ __device__ __forceinline__ const T* chunk(int r, int k) const {
     return KMajor ? address(r, k) : address(k, r);
   }
   __device__ __forceinline__ acc_t<T> at(int r, int k) const {
@@ -78,7 +80,7 @@ struct DgradOperand {
   ConvGeom g;
   int pixels, kdim;
 
-  __device__ __forceinline__ const T* chunk(int r, int k) const {
+  __host__ __device__ __forceinline__ const T* chunk(int r, int k) const {
     if (r >= pixels || k >= kdim) return nullptr;
     const int iw = r % g.W, t = r / g.W, ih = t % g.H, n = t / g.H;
     const int oc = k % g.OCg, tap = k / g.OCg, kw = tap % g.KW, kh = tap / g.KW;
