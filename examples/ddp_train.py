@@ -105,6 +105,7 @@ def run_ddp(world: int = 2, steps: int = 5, batch: int = 32, dtype: str = "float
     if batch % world:
         raise ValueError(f"batch must be divisible by world ({world}), got {batch}")
     with tempfile.TemporaryDirectory() as out_dir:
+        files = [os.path.join(out_dir, f"rank{r}.pt") for r in range(world)]
         for attempt in range(3):
             try:
                 mp.spawn(worker, args=(world, free_port(), steps, batch, dtype, lr, out_dir), nprocs=world,
@@ -114,7 +115,14 @@ def run_ddp(world: int = 2, steps: int = 5, batch: int = 32, dtype: str = "float
                 # free_port() cannot reserve the port: another process may take it first
                 if "address already in use" not in str(exc).lower() or attempt == 2:
                     raise
-        return [torch.load(os.path.join(out_dir, f"rank{r}.pt")) for r in range(world)]
+            except mp.ProcessExitedException:
+                # gloo's teardown still aborts a rank now and then, after the barrier ("terminate
+                # called without an active exception"; seen in CI on 2026-11-28): every rank has
+                # written its results by then, and those are what count
+                if not all(os.path.exists(f) for f in files):
+                    raise
+                break
+        return [torch.load(f) for f in files]
 
 
 def run_single(steps: int = 5, batch: int = 32, dtype: str = "float64", lr: float = 0.05):
