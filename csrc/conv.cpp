@@ -96,6 +96,8 @@ cpu::Act check_conv2d_backward_args(const at::Tensor& grad_output, const at::Ten
   TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(),
               "conv2d_backward: grad_output dtype must match input dtype ", input.scalar_type(), ", got ",
               grad_output.scalar_type());
+  TORCH_CHECK(grad_output.device() == input.device(), "conv2d_backward: grad_output must be on the input's device ",
+              input.device(), ", got ", grad_output.device());
   if (act != cpu::Act::None) {
     TORCH_CHECK(saved.sizes() == grad_output.sizes(),
                 "conv2d_backward: saved (output or pre-activation) must have grad_output's shape ",

@@ -13,6 +13,18 @@ cpu::Act parse_activation(const char* op, const std::string& activation) {
   return act;
 }
 
+at::Tensor linear_rows(const at::Tensor& t) {
+  if (t.dim() == 2) return t;
+  const int64_t k = t.size(-1);
+  return t.dim() == 1 ? t.view({1, k}) : t.reshape({-1, k});
+}
+
+std::vector<int64_t> linear_output_shape(const at::Tensor& input, int64_t out_features) {
+  std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
+  shape.back() = out_features;
+  return shape;
+}
+
 void check_cpu_dtype(const char* op, const char* arg, const at::Tensor& t) {
   TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op, ": ", arg,
               " must be float32 or float64 on CPU, got ", t.scalar_type());
@@ -61,6 +73,8 @@ cpu::Act check_linear_backward_args(const at::Tensor& grad_output, const at::Ten
   TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(),
               "linear_backward: grad_output dtype must match input dtype ", input.scalar_type(),
               ", got ", grad_output.scalar_type());
+  TORCH_CHECK(grad_output.device() == input.device(), "linear_backward: grad_output must be on the input's device ",
+              input.device(), ", got ", grad_output.device());
   if (act != cpu::Act::None) {
     TORCH_CHECK(saved.sizes() == grad_output.sizes(),
                 "linear_backward: saved (output or pre-activation) must have grad_output's shape ",

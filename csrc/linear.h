@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <string>
+#include <vector>
 
 #include "cpu/gemm/gemm.h"
 
@@ -17,6 +18,12 @@ cpu::Act check_linear_args(const at::Tensor& input, const at::Tensor& weight,
 cpu::Act check_linear_backward_args(const at::Tensor& grad_output, const at::Tensor& input,
                                     const at::Tensor& weight, const at::Tensor& saved,
                                     const std::string& activation);
+
+// (..., K) -> [M, K], without copying when the leading dims can be flattened.
+at::Tensor linear_rows(const at::Tensor& t);
+
+// The output shape of linear: input's shape with the last dimension set to out_features.
+std::vector<int64_t> linear_output_shape(const at::Tensor& input, int64_t out_features);
 
 // Parses an activation name or raises naming the argument and the accepted values.
 cpu::Act parse_activation(const char* op, const std::string& activation);

@@ -75,11 +75,7 @@ def assert_lowp_rule(mine, theirs, ref, what, factor=2.0, floor=1e-6):
     """The low-precision rule (float16 / bfloat16): fastnn's max abs error against `ref`, a float64
     result computed from the same (already rounded) inputs, is at most `factor` (2) times torch.nn's
     own max abs error against it, plus a tiny absolute `floor` for results both compute exactly
-    (e.g. the zero weight gradient of an empty batch). A result is never held to more than the format
-    can store: the reference correctly rounded to the dtype also passes. That matters for tiny
-    tensors (a 6-element bias gradient), whose error is the last rounding alone, where torch's result
-    can land nearer the exact values by luck (first GPU run: 0.0120 against torch's 0.0054 with
-    bfloat16 values 0.03 apart)."""
+    (e.g. the zero weight gradient of an empty batch)."""
     assert mine.dtype == theirs.dtype, f"{what}: dtype {mine.dtype}, torch's {theirs.dtype}"
     assert mine.shape == theirs.shape == ref.shape, \
         f"{what}: shape {tuple(mine.shape)}, torch's {tuple(theirs.shape)}, reference {tuple(ref.shape)}"
@@ -90,12 +86,9 @@ def assert_lowp_rule(mine, theirs, ref, what, factor=2.0, floor=1e-6):
     mine_err = (mine.detach().double() - ref).abs().max().item()
     torch_err = (theirs.detach().double() - ref).abs().max().item()
     assert math.isfinite(torch_err), f"{what}: torch.nn's own result is not finite (a test data problem)"
-    rounding_err = (ref.to(mine.dtype).double() - ref).abs().max().item()
-    bound = max(factor * torch_err, rounding_err) + floor
-    assert mine_err <= bound, (
+    assert mine_err <= factor * torch_err + floor, (
         f"{what}: fastnn's max abs error {mine_err:.4g} against the float64 reference is more than "
-        f"max({factor} x torch.nn's {torch_err:.4g}, {rounding_err:.4g} of the correctly rounded reference) "
-        f"+ {floor:g} ({mine.dtype}, shape {tuple(mine.shape)})")
+        f"{factor} x torch.nn's {torch_err:.4g} + {floor:g} ({mine.dtype}, shape {tuple(mine.shape)})")
 
 
 def compare(mine, theirs, refs, ks, names, rtol32=1e-4, atol32=1e-4):

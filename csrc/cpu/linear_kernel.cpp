@@ -15,19 +15,6 @@ namespace {
 
 using cpu::Act;
 
-// (..., K) -> [M, K] without copying when the leading dims can be flattened.
-at::Tensor as_matrix(const at::Tensor& t) {
-  if (t.dim() == 2) return t;
-  const int64_t k = t.size(-1);
-  return t.dim() == 1 ? t.view({1, k}) : t.reshape({-1, k});
-}
-
-std::vector<int64_t> out_shape(const at::Tensor& input, int64_t n) {
-  std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
-  shape.back() = n;
-  return shape;
-}
-
 // out = act(x W^T + b); when `preact` is given, z = x W^T + b is written there
 // and act(z) into out.
 template <typename T>
@@ -58,7 +45,7 @@ std::tuple<at::Tensor, at::Tensor> linear_cpu_common(const at::Tensor& input, co
   const Act act = check_linear_args(input, weight, bias, activation);
   check_cpu_dtype("linear", "input", input);
   const int64_t N = weight.size(0);
-  const at::Tensor x2 = as_matrix(input);
+  const at::Tensor x2 = linear_rows(input);
   const at::Tensor w = weight.stride(1) == 1 || weight.stride(0) == 1 ? weight : weight.contiguous();
   at::Tensor b;
   if (bias.has_value() && bias->defined()) b = bias->contiguous();
@@ -68,7 +55,7 @@ std::tuple<at::Tensor, at::Tensor> linear_cpu_common(const at::Tensor& input, co
     linear_forward_impl<scalar_t>(x2, w, b.defined() ? &b : nullptr, act, out2,
                                   keep_preact ? &pre2 : nullptr);
   });
-  const auto shape = out_shape(input, N);
+  const auto shape = linear_output_shape(input, N);
   return {out2.view(shape), keep_preact ? pre2.view(shape) : cpu::empty_cached({0}, input.options())};
 }
 
@@ -107,9 +94,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward_cpu(
   const Act act = check_linear_backward_args(grad_output, input, weight, saved, std::string(activation));
   check_cpu_dtype("linear_backward", "input", input);
   const int64_t N = weight.size(0), K = weight.size(1);
-  const at::Tensor x2 = as_matrix(input);
+  const at::Tensor x2 = linear_rows(input);
   const int64_t M = x2.size(0);
-  const at::Tensor g2 = as_matrix(grad_output).contiguous();
+  const at::Tensor g2 = linear_rows(grad_output).contiguous();
   at::Tensor gz = g2;
   at::Tensor grad_input = mask[0] ? cpu::empty_cached(input.sizes(), input.options()) : cpu::empty_cached({0}, input.options());
   at::Tensor grad_weight = mask[1] ? cpu::empty_cached({N, K}, weight.options()) : cpu::empty_cached({0}, weight.options());
@@ -119,7 +106,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward_cpu(
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "fastnn_linear_backward", [&] {
     using T = scalar_t;
     if (act != Act::None || mask[2]) {
-      const at::Tensor s2 = act != Act::None ? as_matrix(saved).contiguous() : at::Tensor();
+      const at::Tensor s2 = act != Act::None ? linear_rows(saved).contiguous() : at::Tensor();
       if (act != Act::None) gz = cpu::empty_cached({M, N}, g2.options());
       activation_grad_and_bias<T>(act, g2.data_ptr<T>(), s2.defined() ? s2.data_ptr<T>() : nullptr,
                                   gz.data_ptr<T>(), mask[2] ? grad_bias.data_ptr<T>() : nullptr, M, N);

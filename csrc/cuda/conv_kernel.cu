@@ -134,8 +134,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward_cuda(
   const ConvParams p = make_conv_params(stride, padding, dilation, groups);
   const cpu::Act act = check_conv2d_backward_args(grad_output, input, weight, saved, p, std::string(activation));
   check_cuda_dtype("conv2d_backward", "input", input);
-  TORCH_CHECK(grad_output.device() == input.device(), "conv2d_backward: grad_output must be on the input's device ",
-              input.device(), ", got ", grad_output.device());
   const c10::cuda::CUDAGuard guard(input.device());
   const auto shape = conv2d_output_shape(input, weight, p);
   check_sizes(input, shape);

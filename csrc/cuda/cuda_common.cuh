@@ -35,9 +35,6 @@ T* ptr_of(const at::Tensor& t) {
 
 inline cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 
-// Multiprocessor count of the current device (cached per device).
-int sm_count();
-
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace fastnn::cuda

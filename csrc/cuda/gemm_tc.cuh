@@ -38,9 +38,10 @@ struct TcConfig {
   }
 };
 
-// 128 x 128 x 64, 3 stages, 2 CTAs per SM: 3-10% faster than 128 x 128 x 32 in 4 stages, and
-// than 128 x 256 tiles (warps of 64 x 64, one CTA per SM) by 20-40%, on an H200 for all three
-// operand layouts (benchmarks/gemm_microbench.cu, 2026-11-28).
+// 128 x 128 x 64, 3 stages, 2 CTAs per SM: 2-9% faster than 128 x 128 x 32 in 4 stages, and
+// than 128 x 256 / 256 x 128 tiles (warps of 64 x 64, one CTA per SM) by 18-58%, on an H200 in
+// all three operand layouts at 8192^3 and 8192 x 4096 x 4096 (benchmarks/gemm_microbench.cu,
+// benchmarks/gpu_2026-11-28/microbench.txt).
 using TcDefault = TcConfig<128, 128, 64, 3, 2, 4, 2>;
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {

@@ -15,13 +15,6 @@
 namespace fastnn::cuda {
 namespace {
 
-// (..., K) -> [M, K] without copying when the leading dims can be flattened.
-at::Tensor as_matrix(const at::Tensor& t) {
-  if (t.dim() == 2) return t;
-  const int64_t k = t.size(-1);
-  return t.dim() == 1 ? t.view({1, k}) : t.reshape({-1, k});
-}
-
 // A 2-D tensor [R][D] as GEMM rows (R rows of depth D), or transposed (D rows of depth R).
 template <typename T>
 MatView<T> rows_of(const at::Tensor& m, bool transposed = false) {
@@ -37,7 +30,7 @@ std::tuple<at::Tensor, at::Tensor> linear_cuda_common(const at::Tensor& input, c
   check_cuda_dtype("linear", "input", input);
   const c10::cuda::CUDAGuard guard(input.device());
   const int64_t N = weight.size(0);
-  const at::Tensor x2 = as_matrix(input);
+  const at::Tensor x2 = linear_rows(input);
   const int64_t M = x2.size(0);
   at::Tensor out2 = at::empty({M, N}, input.options());
   at::Tensor pre2 = keep_preact ? at::empty({M, N}, input.options()) : at::Tensor();
@@ -54,8 +47,7 @@ std::tuple<at::Tensor, at::Tensor> linear_cuda_common(const at::Tensor& input, c
     ep.act = int(act);
     gemm_views<T>(rows_of<T>(x2), rows_of<T>(weight), ep, nullptr, input.options());
   });
-  std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end());
-  shape.back() = N;
+  const auto shape = linear_output_shape(input, N);
   return {out2.view(shape), keep_preact ? pre2.view(shape) : at::empty({0}, input.options())};
 }
 
@@ -76,15 +68,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward_cuda(
   const cpu::Act act =
       check_linear_backward_args(grad_output, input, weight, saved, std::string(activation));
   check_cuda_dtype("linear_backward", "input", input);
-  TORCH_CHECK(grad_output.device() == input.device(), "linear_backward: grad_output must be on the input's device ",
-              input.device(), ", got ", grad_output.device());
   const c10::cuda::CUDAGuard guard(input.device());
   const int64_t N = weight.size(0), K = weight.size(1);
-  const at::Tensor x2 = as_matrix(input);
+  const at::Tensor x2 = linear_rows(input);
   const int64_t M = x2.size(0);
-  const at::Tensor g2 = as_matrix(grad_output).contiguous();
+  const at::Tensor g2 = linear_rows(grad_output).contiguous();
   const at::Tensor gz =
-      act != cpu::Act::None ? activation_grad(g2, as_matrix(saved).contiguous(), int(act)) : g2;
+      act != cpu::Act::None ? activation_grad(g2, linear_rows(saved).contiguous(), int(act)) : g2;
   const auto opts = input.options();
   at::Tensor grad_input = mask[0] ? at::empty(input.sizes(), opts) : at::empty({0}, opts);
   at::Tensor grad_weight = mask[1] ? at::empty({N, K}, weight.options()) : at::empty({0}, weight.options());
