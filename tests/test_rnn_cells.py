@@ -41,6 +41,25 @@ def test_cell_parity(dtype, cells, batch, fin, hidden, bias, with_state):
         check_parity(ref, fast, (x,), dtype, leaves=[x])
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("cells", CELLS, ids=IDS)
+@pytest.mark.parametrize("batch,fin,hidden", [(4, 128, 128), (9, 70, 96)])
+def test_cell_parity_threads(threads, cells, batch, fin, hidden):
+    """Steps large enough to be split over the threads: each part owns hidden units for the gate math
+    and a block of gate rows for the products (with 3 parts on 128 RNN rows, the last block is empty)."""
+    ref_cls, fast_cls, kw = cells
+    ref, fast = pair(ref_cls, fast_cls, fin, hidden, **kw)
+    x = torch.randn(batch, fin, dtype=torch.float64, requires_grad=True)
+    state, leaves = _state(ref_cls, batch, hidden, torch.float64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        check_parity(ref, fast, (x, state), torch.float64, leaves=[x, *leaves])
+        check_parity(ref, fast, (x,), torch.float64, leaves=[x])
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("cells", CELLS, ids=IDS)
 def test_cell_unbatched(cells):
     ref_cls, fast_cls, kw = cells

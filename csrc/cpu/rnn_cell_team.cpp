@@ -1,0 +1,281 @@
+// One cell step by a team of unit-owning workers (see rnn_cell_team.h).
+#include "rnn_cell_team.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "gemm/activation.h"
+#include "gemm/gemm.h"
+#include "rnn_gates.h"
+#include "rnn_team.h"
+
+namespace fastnn::cpu::rnn {
+namespace {
+
+// Per-thread scratch slots of the calling thread, grown on demand and kept for
+// the next call: a fresh 100 KiB+ allocation costs a page fault per 4 KiB on
+// every call. Workers get pointers into them before the parallel region.
+enum Slot { kGatesX, kGatesH, kZeros, kTanh, kState, kPartialX, kPartialH, kBias, kSlots };
+
+template <typename T>
+T* scratch(Slot slot, int64_t n) {
+  thread_local std::vector<T> bufs[kSlots];
+  std::vector<T>& b = bufs[slot];
+  if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+  return b.data();
+}
+
+template <typename T>
+const T* zeros(int64_t n) {
+  T* z = scratch<T>(kZeros, n);
+  std::fill(z, z + n, T(0));
+  return z;
+}
+
+template <typename T>
+const T* ptr(const at::Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+template <typename T>
+RowSource<T> view(const T* p, int64_t rs, int64_t cs) {
+  return RowSource<T>::view(p, rs, cs);
+}
+
+// Rows [r0, r0 + n) of a weight [G, K] as Bt rows of a forward product (N = n rows of length K).
+template <typename T>
+RowSource<T> weight_rows(const at::Tensor& w, int64_t r0) {
+  return view<T>(w.data_ptr<T>() + r0 * w.stride(0), w.stride(0), w.stride(1));
+}
+// The same rows as the K range of a backward product dG @ W (Bt rows: the K columns of W).
+template <typename T>
+RowSource<T> weight_cols(const at::Tensor& w, int64_t r0) {
+  return view<T>(w.data_ptr<T>() + r0 * w.stride(0), w.stride(1), w.stride(0));
+}
+
+// Splits the hidden units over the threads; one part below 2^17 multiply-adds, where the
+// thread-pool wake-up costs more than it saves (as for the GEMM's small-M path).
+UnitSplit split_of(const RnnCellDims& d) {
+  const int64_t macs = d.B * d.gates * d.H * (d.I + d.H);
+  return UnitSplit(d.H, macs < (int64_t(1) << 17) ? 0 : macs);
+}
+
+// The products' split: part p takes gate rows [begin(p), end(p)) of the weights, a contiguous block
+// (whole 32-row strips), in the forward and the backward alike.
+struct RowSplit {
+  int64_t G, chunk;
+  RowSplit(int64_t gates_total, int64_t parts)
+      : G(gates_total), chunk(((gates_total + parts - 1) / parts + 31) / 32 * 32) {}
+  int64_t begin(int64_t p) const { return std::min(G, p * chunk); }
+  int64_t end(int64_t p) const { return std::min(G, (p + 1) * chunk); }
+};
+
+}  // namespace
+
+// ---- forward --------------------------------------------------------------------------------------
+
+template <typename T>
+void cell_forward(const RnnCellDims& d, const CellTensors& in, T* hy, T* cy, T* ws) {
+  const int64_t B = d.B, I = d.I, H = d.H, G = d.gates * H;
+  const bool lstm = d.mode == RnnMode::LSTM, gru = d.mode == RnnMode::GRU;
+  const T* x = in.x.template data_ptr<T>();
+  const T* h = ptr<T>(in.h);
+  const T* bi = ptr<T>(in.b_ih);
+  const T* bh = ptr<T>(in.b_hh);
+  const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
+  // Without h the hidden product is skipped, so b_hh joins b_ih (LSTM/RNN; GRU keeps b_hh apart).
+  const T* bias_x = bi;
+  if (bi && !h && !gru) {
+    T* folded = scratch<T>(kBias, G);
+    for (int64_t j = 0; j < G; ++j) folded[j] = bi[j] + bh[j];
+    bias_x = folded;
+  }
+  // Gate pre-activations: LSTM into ws's first 4H columns, GRU into two [B, G] buffers, RNN into hy.
+  T* gx = lstm ? ws : gru ? scratch<T>(kGatesX, B * G) : hy;
+  T* gh = gru ? scratch<T>(kGatesH, B * G) : gx;
+  const int64_t ldg = lstm ? 5 * H : G;
+  const T* h_prev = gru && !h ? zeros<T>(B * H) : h;
+  const UnitSplit split = split_of(d);
+
+  const RowSplit rows(G, split.parts);
+  Epilogue<T> ex, eh;
+  ex.bias_n = bias_x;
+  eh.bias_n = bh;
+  eh.accumulate = !gru;  // LSTM/RNN: both products into one buffer
+  if (!lstm && !gru) (h ? eh : ex).act = act;  // RNN: the activation after the last product
+
+  run_team(split.parts, [&](int64_t pb, int64_t pe, StepFlags& flags) {
+    // 1. gate pre-activations of own gate rows: one product per weight
+    for (int64_t p = pb; p < pe; ++p) {
+      const int64_t r0 = rows.begin(p), n = rows.end(p) - r0;
+      if (n <= 0) continue;
+      Epilogue<T> e1 = ex, e2 = eh;
+      if (e1.bias_n) e1.bias_n += r0;
+      if (e2.bias_n) e2.bias_n += r0;
+      gemm<T>(B, n, I, view(x, I, 1), weight_rows<T>(in.w_ih, r0), {gx + r0, ldg, 1}, e1, false);
+      if (h) {
+        gemm<T>(B, n, H, view(h, H, 1), weight_rows<T>(in.w_hh, r0), {gh + r0, ldg, 1}, e2, false);
+      } else if (gru) {  // zero state: the hidden projection is b_hh alone
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t j = r0; j < r0 + n; ++j) gh[b * G + j] = bh ? bh[j] : T(0);
+      }
+    }
+    if (!lstm && !gru) return;  // RNN: done in the epilogue
+    // 2. gate math of own units, which needs every gate of a unit: after the others' rows
+    flags.publish(pb, pe, 1);
+    flags.wait_others(pb, pe, 1);
+    for (int64_t p = pb; p < pe; ++p) {
+      const int64_t u0 = split.begin(p), wd = split.width(p);
+      for (int64_t b = 0; b < B; ++b) {
+        if (lstm) {
+          lstm_forward_units<T>(H, wd, ws + b * 5 * H + u0, cy + b * H + u0, hy + b * H + u0);
+        } else {
+          gru_forward_units<T>(H, wd, gx + b * G + u0, gh + b * G + u0, H, h_prev + b * H + u0,
+                               ws + b * 4 * H + u0, hy + b * H + u0);
+        }
+      }
+    }
+  });
+}
+
+// ---- backward -------------------------------------------------------------------------------------
+
+template <typename T>
+void cell_backward(const RnnCellDims& d, const CellTensors& in, const at::Tensor& hy, const at::Tensor& ws,
+                   const at::Tensor& grad_hy, const at::Tensor& grad_cy, CellGradTensors& g) {
+  const int64_t B = d.B, I = d.I, H = d.H, G = d.gates * H;
+  const bool lstm = d.mode == RnnMode::LSTM, gru = d.mode == RnnMode::GRU;
+  const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
+  const T* x = in.x.template data_ptr<T>();
+  const T* h = ptr<T>(in.h);
+  const T* wsp = ws.data_ptr<T>();
+  const T* hyp = hy.data_ptr<T>();
+  const T* zero = zeros<T>(B * std::max(H, I));
+  const T* dh = grad_hy.defined() ? grad_hy.data_ptr<T>() : zero;
+  const T* dc_in = grad_cy.defined() ? grad_cy.data_ptr<T>() : zero;
+  const T* c_prev = lstm && in.c.defined() ? in.c.data_ptr<T>() : zero;
+  const T* h_prev = h ? h : zero;
+  // gate gradients: dgx for the input side, dgh for the hidden side (the same except for GRU's n gate)
+  T* dgx = scratch<T>(kGatesX, B * G);
+  T* dgh = gru ? scratch<T>(kGatesH, B * G) : dgx;
+  T* dc_out = g.cx.defined() ? g.cx.data_ptr<T>() : scratch<T>(kState, B * H);
+  T* tanh_c = scratch<T>(kTanh, B * H);
+  T* gi = g.input.defined() ? g.input.data_ptr<T>() : nullptr;
+  T* ghx = g.hx.defined() ? g.hx.data_ptr<T>() : nullptr;
+  // GRU's direct term dh * z of grad h_prev; it starts grad_hx's sum (or scratch when not wanted)
+  T* direct = gru ? (ghx ? ghx : scratch<T>(kState, B * H)) : nullptr;
+  const UnitSplit split = split_of(d);
+  const int64_t parts = split.parts;
+  // partial products dG[:, rows] @ W[rows] of each part; one part writes the gradients directly
+  T* part_x = gi && parts > 1 ? scratch<T>(kPartialX, parts * B * I) : nullptr;
+  T* part_h = ghx && parts > 1 ? scratch<T>(kPartialH, parts * B * H) : nullptr;
+  const int64_t x_chunk = (I + parts - 1) / parts;  // dx columns each part sums
+  const RowSplit rows(G, parts);
+
+  run_team(parts, [&](int64_t pb, int64_t pe, StepFlags& flags) {
+    // 1. gate gradients of own units
+    for (int64_t p = pb; p < pe; ++p) {
+      const int64_t u0 = split.begin(p), wd = split.width(p);
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t o = b * H + u0;
+        if (lstm) {
+          std::copy(dc_in + o, dc_in + o + wd, dc_out + o);
+          lstm_backward_units<T>(H, wd, wsp + b * 5 * H + u0, c_prev + o, dh + o, dc_out + o, tanh_c + o,
+                                 dgx + b * G + u0);
+        } else if (gru) {
+          gru_backward_units<T>(H, wd, wsp + b * 4 * H + u0, h_prev + o, dh + o, dgx + b * G + u0,
+                                dgh + b * G + u0, direct + o);
+        } else {
+          act_grad(act, dh + o, hyp + o, dgx + b * G + u0, wd);
+        }
+      }
+    }
+    // the products below read every unit's gate gradients
+    flags.publish(pb, pe, 1);
+    flags.wait_others(pb, pe, 1);
+    // 2. partial dx, dh over own gate rows of the weights (summed in step 4)
+    for (int64_t p = pb; p < pe; ++p) {
+      const int64_t r0 = rows.begin(p), n = rows.end(p) - r0;
+      if (n <= 0) continue;
+      Epilogue<T> ex, eh;
+      eh.accumulate = gru && parts == 1;  // one part: onto the direct term
+      if (gi) {
+        T* out = parts > 1 ? part_x + p * B * I : gi;
+        gemm<T>(B, I, n, view<T>(dgx + r0, G, 1), weight_cols<T>(in.w_ih, r0), {out, I, 1}, ex, false);
+      }
+      if (ghx) {
+        T* out = parts > 1 ? part_h + p * B * H : ghx;
+        gemm<T>(B, H, n, view<T>(dgh + r0, G, 1), weight_cols<T>(in.w_hh, r0), {out, H, 1}, eh, false);
+      }
+    }
+    flags.publish(pb, pe, 2);
+    // 3. weight and bias gradients of own gate rows (no other worker touches them)
+    for (int64_t p = pb; p < pe; ++p) {
+      const int64_t r0 = rows.begin(p), n = rows.end(p) - r0;
+      if (n <= 0) continue;
+      if (g.w_ih.defined()) {
+        const Epilogue<T> set;
+        gemm<T>(n, I, B, view<T>(dgx + r0, 1, G), view<T>(x, 1, I), {g.w_ih.data_ptr<T>() + r0 * I, I, 1}, set,
+                false);
+        T* wh = g.w_hh.data_ptr<T>() + r0 * H;
+        if (h) {
+          gemm<T>(n, H, B, view<T>(dgh + r0, 1, G), view<T>(h, 1, H), {wh, H, 1}, set, false);
+        } else {
+          std::fill(wh, wh + n * H, T(0));  // a zero state contributes nothing
+        }
+      }
+      if (g.b_ih.defined()) {
+        T* sx = g.b_ih.data_ptr<T>() + r0;
+        T* sh = g.b_hh.data_ptr<T>() + r0;
+        std::fill(sx, sx + n, T(0));
+        std::fill(sh, sh + n, T(0));
+        for (int64_t b = 0; b < B; ++b) {
+          const T* rx = dgx + b * G + r0;
+          const T* rh = dgh + b * G + r0;
+          for (int64_t j = 0; j < n; ++j) sx[j] += rx[j];
+          if (gru)
+            for (int64_t j = 0; j < n; ++j) sh[j] += rh[j];
+        }
+        if (!gru) std::copy(sx, sx + n, sh);
+      }
+    }
+    if (parts == 1) return;
+    // 4. sum the parts' partial products over own columns: dx by an even split of I, dh by own units
+    flags.wait_others(pb, pe, 2);
+    for (int64_t p = pb; p < pe; ++p) {
+      if (gi) {
+        const int64_t c0 = std::min(I, p * x_chunk), c1 = std::min(I, c0 + x_chunk);
+        for (int64_t b = 0; b < B; ++b) {
+          T* o = gi + b * I;
+          std::copy(part_x + b * I + c0, part_x + b * I + c1, o + c0);
+          for (int64_t q = 1; q < parts; ++q) {
+            if (rows.end(q) <= rows.begin(q)) continue;  // no rows, no partial
+            const T* s = part_x + q * B * I + b * I;
+            for (int64_t j = c0; j < c1; ++j) o[j] += s[j];
+          }
+        }
+      }
+      if (ghx) {
+        const int64_t u0 = split.begin(p), u1 = u0 + split.width(p);
+        for (int64_t b = 0; b < B; ++b) {
+          T* o = ghx + b * H;
+          if (!gru) std::fill(o + u0, o + u1, T(0));
+          for (int64_t q = 0; q < parts; ++q) {
+            if (rows.end(q) <= rows.begin(q)) continue;
+            const T* s = part_h + q * B * H + b * H;
+            for (int64_t j = u0; j < u1; ++j) o[j] += s[j];
+          }
+        }
+      }
+    }
+  });
+}
+
+template void cell_forward<float>(const RnnCellDims&, const CellTensors&, float*, float*, float*);
+template void cell_forward<double>(const RnnCellDims&, const CellTensors&, double*, double*, double*);
+template void cell_backward<float>(const RnnCellDims&, const CellTensors&, const at::Tensor&, const at::Tensor&,
+                                   const at::Tensor&, const at::Tensor&, CellGradTensors&);
+template void cell_backward<double>(const RnnCellDims&, const CellTensors&, const at::Tensor&, const at::Tensor&,
+                                    const at::Tensor&, const at::Tensor&, CellGradTensors&);
+
+}  // namespace fastnn::cpu::rnn
