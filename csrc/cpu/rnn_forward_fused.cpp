@@ -21,7 +21,8 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
   const UnitSplit split(H, B * G * H * H);
   const int64_t parts = split.parts;
 
-  // h double buffer: step s reads hbuf[s % 2] and writes hbuf[(s + 1) % 2]
+  // h double buffer (the first step, and every step of a reverse direction): step s reads
+  // hbuf[s % 2] and writes hbuf[(s + 1) % 2]
   at::Tensor hbuf_t = empty_cached({2, B, H}, w_hh.options());
   T* hbuf = hbuf_t.data_ptr<T>();
   std::copy(hy, hy + B * H, hbuf);
@@ -51,7 +52,13 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
     std::vector<const T*> a_packed(pieces.kparts);
     for (int64_t s = 0; s < T_; ++s) {
       const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
-      const T* cur = hbuf + (s % 2) * B * H;
+      // h_prev: forwards in time, every row of step t also ran at t - 1 (batch sizes never
+      // grow), so the previous step's output rows ARE h_prev: read them in place, with no
+      // copy and no shared buffer whose lines the other core must give up before each
+      // rewrite (measured: GRU 100,4,256->256 forward 3% faster, LSTM unchanged).
+      // Backwards, rows can start mid-sequence from hx, so h goes through the double buffer.
+      const bool in_place = !reverse && s > 0;
+      const T* cur = in_place ? out + d.offsets[steps.time(s - 1)] * H : hbuf + (s % 2) * B * H;
       T* nxt = hbuf + ((s + 1) % 2) * B * H;
       const bool odd = s % 2 == 1;
       // gate pre-activations of own parts (+)= h_prev[:, piece q] @ piece(p, g, q)^T
@@ -99,10 +106,10 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
           } else {
             apply_act(act, h, wd);
           }
-          std::copy(h, h + wd, nxt + b * H + u0);
+          if (reverse) std::copy(h, h + wd, nxt + b * H + u0);
         }
       }
-      // nxt is double-buffered: no part overwrites it before every part has
+      // (reverse) nxt is double-buffered: no part overwrites it before every part has
       // passed this step's wait, i.e. finished reading it as `cur`
       flags.publish(pb, pe, s + 1);
     }
