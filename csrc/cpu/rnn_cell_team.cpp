@@ -1,4 +1,5 @@
-// One cell step by a team of unit-owning workers (see rnn_cell_team.h).
+// One cell step by a team of workers: gate-row blocks for the products, hidden units for the
+// gate math (see rnn_cell_team.h).
 #include "rnn_cell_team.h"
 
 #include <algorithm>
