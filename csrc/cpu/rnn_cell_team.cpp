@@ -8,6 +8,7 @@
 #include "gemm/activation.h"
 #include "gemm/gemm.h"
 #include "rnn_gates.h"
+#include "rnn_steps.h"
 #include "rnn_team.h"
 
 namespace fastnn::cpu::rnn {
@@ -43,15 +44,19 @@ RowSource<T> view(const T* p, int64_t rs, int64_t cs) {
   return RowSource<T>::view(p, rs, cs);
 }
 
-// Rows [r0, r0 + n) of a weight [G, K] as Bt rows of a forward product (N = n rows of length K).
+// Gate rows from r0 of a weight [G, K] (rnn_steps.h's views, moved down r0 rows): as the Bt rows
+// of a forward product, or as the K range of a backward product dG @ W.
 template <typename T>
 RowSource<T> weight_rows(const at::Tensor& w, int64_t r0) {
-  return view<T>(w.data_ptr<T>() + r0 * w.stride(0), w.stride(0), w.stride(1));
+  RowSource<T> s = rows_of<T>(w);
+  s.data += r0 * w.stride(0);
+  return s;
 }
-// The same rows as the K range of a backward product dG @ W (Bt rows: the K columns of W).
 template <typename T>
 RowSource<T> weight_cols(const at::Tensor& w, int64_t r0) {
-  return view<T>(w.data_ptr<T>() + r0 * w.stride(0), w.stride(1), w.stride(0));
+  RowSource<T> s = cols_of<T>(w);
+  s.data += r0 * w.stride(0);
+  return s;
 }
 
 // Splits the hidden units over the threads; one part below 2^17 multiply-adds, where the
@@ -226,18 +231,15 @@ void cell_backward(const RnnCellDims& d, const CellTensors& in, const at::Tensor
         }
       }
       if (g.b_ih.defined()) {
+        // (column_sums' parallel_for runs inline here: already inside the team's region)
         T* sx = g.b_ih.data_ptr<T>() + r0;
         T* sh = g.b_hh.data_ptr<T>() + r0;
-        std::fill(sx, sx + n, T(0));
-        std::fill(sh, sh + n, T(0));
-        for (int64_t b = 0; b < B; ++b) {
-          const T* rx = dgx + b * G + r0;
-          const T* rh = dgh + b * G + r0;
-          for (int64_t j = 0; j < n; ++j) sx[j] += rx[j];
-          if (gru)
-            for (int64_t j = 0; j < n; ++j) sh[j] += rh[j];
+        column_sums<T>(dgx + r0, B, n, G, sx);
+        if (gru) {
+          column_sums<T>(dgh + r0, B, n, G, sh);
+        } else {
+          std::copy(sx, sx + n, sh);
         }
-        if (!gru) std::copy(sx, sx + n, sh);
       }
     }
     if (parts == 1) return;
