@@ -81,6 +81,26 @@ __attribute__((target("avx512f"))) bool pack_colmajor_f32_x86(const float* src, 
   const int chunks = static_cast<int>((width + 15) / 16);
   __mmask16 store[4], load[4];
   for (int c = 0; c < 4; ++c) store[c] = first_lanes(width - 16 * c);
+  if (width <= 16) {
+    // Narrow strips (A's 6 or 12 rows: a transposed operand such as dY^T of a weight
+    // gradient, whose k stride is a whole row of the source, often a multiple of 4 KiB):
+    // strip by strip, every k would touch a new line of the same L1 set and evict the
+    // last; instead 8 k at a time across all strips, reading each source row segment
+    // once while its lines are in L1.
+    const int64_t strips = (rc + width - 1) / width;
+    for (int64_t k0 = 0; k0 < kc; k0 += 8) {
+      const int64_t k1 = k0 + 8 < kc ? k0 + 8 : kc;
+      for (int64_t s = 0; s < strips; ++s) {
+        const int64_t rows = rc - s * width < width ? rc - s * width : width;
+        const __mmask16 ld = first_lanes(rows);  // zeros past the last row
+        float* d = dst + s * kc * width;
+        const float* sp = src + s * width;
+        for (int64_t k = k0; k < k1; ++k)
+          _mm512_mask_storeu_ps(d + k * width, store[0], _mm512_maskz_loadu_ps(ld, sp + k * cs));
+      }
+    }
+    return true;
+  }
   for (int64_t s0 = 0; s0 < rc; s0 += width) {
     const int64_t rows = rc - s0 < width ? rc - s0 : width;
     for (int c = 0; c < 4; ++c) load[c] = first_lanes(rows - 16 * c);  // zeros past the last row
