@@ -3,7 +3,8 @@
 // workspace, then dh_prev = dgates @ W_hh with W_hh packed once. Weight
 // gradients come at the end as ONE GEMM each over all steps
 // (dW_ih = dgates_all^T x_all, dW_hh = dgates_all^T h_prev_all), bias grads as
-// column sums, and the input gradient as one GEMM dgates_all @ W_ih.
+// column sums (summed step by step inside the fused recurrence), and the input
+// gradient as one GEMM dgates_all @ W_ih.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
@@ -96,7 +97,10 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
 
   const bool fused = !proj && d.T > 1;
   if (fused) {
-    cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx, gru ? dgh : nullptr);
+    T* db_ih = mask[2] ? g.b_ih.data_ptr<T>() : nullptr;
+    T* db_hh = mask[2] && gru ? g.b_hh.data_ptr<T>() : nullptr;
+    cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx, gru ? dgh : nullptr,
+                                db_ih, db_hh);
   }
   for (int64_t s = fused ? -1 : d.T - 1; s >= 0; --s) {
     const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
@@ -152,11 +156,11 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
               RowSource<T>::view(hraw_all.data_ptr<T>(), 1, H), {g.w_hr.data_ptr<T>(), H, 1}, ep_set);
   }
   if (mask[2]) {
-    cpu::rnn::column_sums<T>(dgx, rows, G, G, g.b_ih.data_ptr<T>());
-    if (gru)
-      cpu::rnn::column_sums<T>(dgh, rows, G, G, g.b_hh.data_ptr<T>());
-    else
-      g.b_hh.copy_(g.b_ih);
+    if (!fused) {  // (the fused recurrence summed them step by step)
+      cpu::rnn::column_sums<T>(dgx, rows, G, G, g.b_ih.data_ptr<T>());
+      if (gru) cpu::rnn::column_sums<T>(dgh, rows, G, G, g.b_hh.data_ptr<T>());
+    }
+    if (!gru) g.b_hh.copy_(g.b_ih);
   }
 }
 

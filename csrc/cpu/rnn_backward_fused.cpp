@@ -11,10 +11,17 @@
 
 namespace fastnn::cpu::rnn {
 
+namespace {
+template <typename T>
+inline void add_row(const T* src, T* dst, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+}
+}  // namespace
+
 template <typename T>
 void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const T* out, const T* ws,
                     const T* grad_out, const T* h_prev_all, const T* cx, T* dh_state, T* dc_state, T* dgx,
-                    T* dgh) {
+                    T* dgh, T* db_ih, T* db_hh) {
   const int64_t H = d.H, B = d.B, G = d.gates * H, T_ = d.T;
   const bool lstm = d.mode == RnnMode::LSTM, gru = d.mode == RnnMode::GRU;
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
@@ -46,6 +53,17 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
       order.push_back(pieces.order(p, pb, pe));
     }
     std::vector<char> written(pe - pb);
+    // the bias gradients' columns of own units: gate g's units [u0, u0 + wd)
+    const auto own_bias_columns = [&](T* db, const auto& fn) {
+      if (!db) return;
+      for (int64_t p = pb; p < pe; ++p)
+        for (int64_t g = 0; g < d.gates; ++g) {
+          const int64_t c0 = g * H + split.begin(p);
+          fn(db + c0, c0, split.width(p));
+        }
+    };
+    for (T* db : {db_ih, db_hh})
+      own_bias_columns(db, [](T* col, int64_t, int64_t wd) { std::fill(col, col + wd, T(0)); });
     for (int64_t s = T_ - 1; s >= 0; --s) {
       const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
       // 1. gate gradients of own units
@@ -73,6 +91,10 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
             act_grad(act, dh, out + row * H + u0, dgx + row * G + u0, wd);
           }
         }
+      }
+      for (int64_t b = 0; b < n; ++b) {
+        own_bias_columns(db_ih, [&](T* col, int64_t c0, int64_t wd) { add_row(dgx + (r0 + b) * G + c0, col, wd); });
+        own_bias_columns(db_hh, [&](T* col, int64_t c0, int64_t wd) { add_row(dgh + (r0 + b) * G + c0, col, wd); });
       }
       // the rows of step s are written once, so the others may read them while this worker goes on
       const int64_t done = T_ - s;
@@ -103,9 +125,10 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
 }
 
 template void fused_backward<float>(const RnnDims&, bool, const at::Tensor&, const float*, const float*,
-                                    const float*, const float*, const float*, float*, float*, float*, float*);
+                                    const float*, const float*, const float*, float*, float*, float*, float*,
+                                    float*, float*);
 template void fused_backward<double>(const RnnDims&, bool, const at::Tensor&, const double*, const double*,
                                      const double*, const double*, const double*, double*, double*, double*,
-                                     double*);
+                                     double*, double*, double*);
 
 }  // namespace fastnn::cpu::rnn
