@@ -84,6 +84,19 @@ def test_cell_noncontiguous_and_empty_batch(cells):
         assert a.shape == b.shape == (0, 4)
 
 
+@pytest.mark.parametrize("cells", CELLS, ids=IDS)
+def test_cell_parametrized_weight(cells):
+    """weight_norm (torch.nn.utils.parametrize) on a cell's weight: the forward must use the
+    parametrized weight, which no longer lives in _parameters, and its gradient reaches the originals."""
+    ref_cls, fast_cls, kw = cells
+    ref, fast = pair(ref_cls, fast_cls, 6, 5, **kw)
+    for m in (ref, fast):
+        torch.nn.utils.parametrizations.weight_norm(m, name="weight_hh")
+    x = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    state, leaves = _state(ref_cls, 3, 5, torch.float64)
+    check_parity(ref, fast, (x, state), torch.float64, leaves=[x, *leaves])
+
+
 def test_cell_modules_are_torch_modules():
     for ref_cls, fast_cls, kw in CELLS:
         ref, fast = pair(ref_cls, fast_cls, 3, 4, **kw)
