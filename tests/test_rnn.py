@@ -159,6 +159,31 @@ def test_module_contract():
         assert repr(fast).split("(", 1)[1] == repr(ref).split("(", 1)[1]
 
 
+@pytest.mark.parametrize("mode", list(LAYERS))
+def test_swapped_and_parametrized_weights(mode):
+    """The forward must see the weights in use now: torch.func.functional_call's swapped tensors,
+    a reassigned Parameter, and weight_norm's parametrized weight (recomputed on every call)."""
+    ref_cls, fast_cls, kw = LAYERS[mode]
+    ref, fast = pair(ref_cls, fast_cls, 3, 4, num_layers=2, **kw)
+    x = torch.randn(5, 2, 3, dtype=F64)
+    fast(x)  # a first call, so that a stale flat-weight list would be reused below
+    swapped = {n: torch.randn_like(p) for n, p in fast.named_parameters()}
+    ours = torch.func.functional_call(fast, swapped, (x,))[0]
+    theirs = torch.func.functional_call(ref, swapped, (x,))[0]
+    torch.testing.assert_close(ours, theirs, **TOL[F64])
+    torch.testing.assert_close(fast(x)[0], ref(x)[0], **TOL[F64])  # the module's own weights again
+    for m in (ref, fast):
+        m.weight_hh_l1 = torch.nn.Parameter(swapped["weight_hh_l1"].clone())
+    torch.testing.assert_close(fast(x)[0], ref(x)[0], **TOL[F64])
+    for m in (ref, fast):
+        torch.nn.utils.parametrizations.weight_norm(m, name="weight_ih_l0")
+    check_parity(ref, fast, (x,), F64)
+    with torch.no_grad():  # the parametrization's parameters change: the next call must use them
+        for m in (ref, fast):
+            m.parametrizations.weight_ih_l0.original0.mul_(2)
+    torch.testing.assert_close(fast(x)[0], ref(x)[0], **TOL[F64])
+
+
 # ---- the op itself: gradcheck and opcheck ---------------------------------------------------
 
 def _op_args(mode, packed, proj, reverse, bias=True, dtype=F64, rg=True):

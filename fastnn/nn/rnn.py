@@ -33,12 +33,29 @@ def _run_stack(module, mode, input, batch_sizes, hx, cx):
         layer_input = outputs[0] if directions == 1 else torch.cat(outputs, -1)
         if module.dropout > 0 and module.training and layer + 1 < module.num_layers:
             layer_input = F.dropout(layer_input, module.dropout, training=True)
-    return layer_input, torch.stack(hs), torch.stack(cs) if cx is not None else None
+    return layer_input, _stack(hs), _stack(cs) if cx is not None else None
+
+
+def _stack(states):
+    # one layer and direction (the common case): a view, cheaper than torch.stack's copy
+    return states[0].unsqueeze(0) if len(states) == 1 else torch.stack(states)
+
+
+def _refresh_flat_weights(module):
+    """torch.nn.RNNBase._update_flat_weights without its per-call getattr and hasattr on every
+    weight (nn.Module.__getattr__, ~4 us a layer): while each name still holds the same Parameter
+    in _parameters, nothing changed. Otherwise (torch.func.functional_call, parametrize) torch's
+    own check runs."""
+    params = module._parameters
+    for name, weight in zip(module._flat_weights_names, module._flat_weights):
+        if params.get(name) is not weight:
+            module._update_flat_weights()
+            return
 
 
 def _forward(module, name, mode, input, hx):
     """torch.nn.RNNBase.forward's input/state handling around _run_stack."""
-    module._update_flat_weights()
+    _refresh_flat_weights(module)
     lstm = mode == "lstm"
     directions = 2 if module.bidirectional else 1
     out_size = module.proj_size if getattr(module, "proj_size", 0) > 0 else module.hidden_size
