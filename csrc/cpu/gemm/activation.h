@@ -31,6 +31,10 @@ namespace detail {
 // AVX-512 float32 paths (activation_avx512.cpp); return false when the CPU lacks AVX-512.
 bool apply_act_f32_avx512(Act act, float* x, int64_t n);
 bool act_grad_f32_avx512(Act act, const float* grad, const float* saved, float* out, int64_t n);
+// The GEMM's tile epilogue in one pass: tile[i*ld + j] = act(tile[i*ld + j] + bias_n[j] + bias_m[i])
+// for i < m, j < n (bias_n, bias_m optional).
+bool bias_act_tile_f32_avx512(Act act, float* tile, int64_t ld, int64_t m, int64_t n, const float* bias_n,
+                              const float* bias_m);
 }  // namespace detail
 
 }  // namespace fastnn::cpu

@@ -67,7 +67,47 @@ FASTNN_AVX512 void grad_impl(Act act, const float* g, const float* s, float* out
   }
 }
 
+// One pass of bias and activation over a tile; A is a template argument so that each activation
+// gets its own loop (a switch per vector, or a call per row, cost as much as the bias add itself).
+template <Act A>
+FASTNN_AVX512_INLINE __m512 bias_act_ps(__m512 y, const float* bias_n, __mmask16 m, const float* bias_m) {
+  if (bias_n) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, bias_n));
+  if (bias_m) y = _mm512_add_ps(y, _mm512_set1_ps(*bias_m));
+  return act_ps(A, y);
+}
+
+template <Act A>
+FASTNN_AVX512 void bias_act_tile(float* tile, int64_t ld, int64_t rows, int64_t n, const float* bias_n,
+                                 const float* bias_m) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* x = tile + r * ld;
+    const float* bm = bias_m ? bias_m + r : nullptr;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      _mm512_storeu_ps(x + i, bias_act_ps<A>(_mm512_loadu_ps(x + i), bias_n ? bias_n + i : nullptr, 0xFFFF, bm));
+    if (i < n) {
+      const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+      _mm512_mask_storeu_ps(x + i, m,
+                            bias_act_ps<A>(_mm512_maskz_loadu_ps(m, x + i), bias_n ? bias_n + i : nullptr, m, bm));
+    }
+  }
+}
+
 }  // namespace
+
+bool bias_act_tile_f32_avx512(Act act, float* tile, int64_t ld, int64_t m, int64_t n, const float* bias_n,
+                              const float* bias_m) {
+  if (!use_avx512()) return false;
+  switch (act) {
+    case Act::None: bias_act_tile<Act::None>(tile, ld, m, n, bias_n, bias_m); break;
+    case Act::ReLU: bias_act_tile<Act::ReLU>(tile, ld, m, n, bias_n, bias_m); break;
+    case Act::GELU: bias_act_tile<Act::GELU>(tile, ld, m, n, bias_n, bias_m); break;
+    case Act::SiLU: bias_act_tile<Act::SiLU>(tile, ld, m, n, bias_n, bias_m); break;
+    case Act::Tanh: bias_act_tile<Act::Tanh>(tile, ld, m, n, bias_n, bias_m); break;
+    case Act::Sigmoid: bias_act_tile<Act::Sigmoid>(tile, ld, m, n, bias_n, bias_m); break;
+  }
+  return true;
+}
 
 bool apply_act_f32_avx512(Act act, float* x, int64_t n) {
   if (!use_avx512()) return false;
@@ -87,6 +127,7 @@ bool act_grad_f32_avx512(Act act, const float* grad, const float* saved, float* 
 
 namespace fastnn::cpu::detail {
 bool apply_act_f32_avx512(Act, float*, int64_t) { return false; }
+bool bias_act_tile_f32_avx512(Act, float*, int64_t, int64_t, int64_t, const float*, const float*) { return false; }
 bool act_grad_f32_avx512(Act, const float*, const float*, float*, int64_t) { return false; }
 }  // namespace fastnn::cpu::detail
 

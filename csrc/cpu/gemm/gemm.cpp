@@ -96,6 +96,11 @@ template <typename T>
 void tile_epilogue(const Epilogue<T>& ep, T* tile, int64_t ld, int64_t m, int64_t n, int64_t i0,
                    int64_t j0) {
   if (!ep.bias_n && !ep.bias_m && ep.act == Act::None) return;
+  if constexpr (std::is_same_v<T, float>) {  // one AVX-512 pass over the tile
+    if (detail::bias_act_tile_f32_avx512(ep.act, tile, ld, m, n, ep.bias_n ? ep.bias_n + j0 : nullptr,
+                                         ep.bias_m ? ep.bias_m + i0 : nullptr))
+      return;
+  }
   for (int64_t i = 0; i < m; ++i) {
     T* row = tile + i * ld;
     if (ep.bias_n) {
