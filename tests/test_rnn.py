@@ -108,6 +108,29 @@ def test_float32(mode, T, B, fin, hidden):
     check_parity(ref, fast, (x,), torch.float32, leaves=[x])
 
 
+ONE_PRODUCT = [(m, *shape) for m in LAYERS for shape in [(64, 40, 1, False, 0), (128, 32, 2, True, 0)]] + \
+    [("lstm", 64, 40, 2, False, 24)]
+
+
+@pytest.mark.parametrize("mode,fin,hidden,layers,bidirectional,proj", ONE_PRODUCT)
+@pytest.mark.parametrize("dtype", [F64, torch.float32])
+def test_weight_grads_in_one_product(mode, fin, hidden, layers, bidirectional, proj, dtype):
+    """input_size a multiple of 64: the LSTM's and RNN's W_ih and W_hh gradients come from ONE
+    product over [x | h_prev] writing both (GRU's hidden-side gate gradients differ: two products).
+    Covers a second layer fed by both directions (2 x 32 = 64 inputs), a last output tile that
+    only part of W_hh's columns fill (40, 24), the projection, and packed sequences."""
+    ref_cls, fast_cls, kw = LAYERS[mode]
+    if proj:
+        kw = dict(kw, proj_size=proj)
+    ref, fast = pair(ref_cls, fast_cls, fin, hidden, num_layers=layers, bidirectional=bidirectional, dtype=dtype,
+                     **kw)
+    x = torch.randn(6, 3, fin, dtype=dtype, requires_grad=True)
+    check_parity(ref, fast, (x,), dtype, leaves=[x])
+    seqs = [torch.randn(n, fin, dtype=dtype, requires_grad=True) for n in (5, 2, 4)]
+    packed = pack_sequence(seqs, enforce_sorted=False)
+    check_parity(ref, fast, (packed,), dtype, leaves=seqs, retain=True)
+
+
 def test_noncontiguous_input_and_state():
     ref, fast = pair(torch.nn.LSTM, fastnn.LSTM, 4, 5, num_layers=2)
     x = torch.randn(3, 6, 8, dtype=F64)[:, ::2, ::2].requires_grad_(True)

@@ -147,10 +147,21 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
             ep_set);
   if (mask[1]) {
     // dW = dgates^T @ operand, one GEMM over all steps each
-    gemm<T>(G, d.I, rows, RowSource<T>::view(dgx, 1, G), RowSource<T>::view(x.data_ptr<T>(), 1, d.I),
-            {g.w_ih.data_ptr<T>(), d.I, 1}, ep_set);
-    gemm<T>(G, P, rows, RowSource<T>::view(dgh, 1, G), RowSource<T>::view(hp, 1, P),
-            {g.w_hh.data_ptr<T>(), P, 1}, ep_set);
+    const RowSource<T> x_t = RowSource<T>::view(x.data_ptr<T>(), 1, d.I), h_t = RowSource<T>::view(hp, 1, P);
+    if (dgh == dgx && d.I % 64 == 0) {
+      // LSTM / RNN: both weight gradients share A = dgates^T: ONE product over [x | h_prev]
+      // writing both (A packed once: 6-10% faster than two products at 400-1600 rows, measured as
+      // Linear weight gradients; the LSTM backward op 2-3% faster, 100,4 and 50,32 at 256).
+      // I % 64 == 0 keeps every 32- or 64-wide strip and output tile within one of them.
+      OutView<T> both{g.w_ih.data_ptr<T>(), d.I, 1};
+      both.data2 = g.w_hh.data_ptr<T>();
+      both.rs2 = P;
+      both.split = d.I;
+      gemm<T>(G, d.I + P, rows, RowSource<T>::view(dgx, 1, G), cpu::rnn::concat_rows(x_t, d.I, h_t), both, ep_set);
+    } else {
+      gemm<T>(G, d.I, rows, RowSource<T>::view(dgx, 1, G), x_t, {g.w_ih.data_ptr<T>(), d.I, 1}, ep_set);
+      gemm<T>(G, P, rows, RowSource<T>::view(dgh, 1, G), h_t, {g.w_hh.data_ptr<T>(), P, 1}, ep_set);
+    }
     if (proj)
       gemm<T>(P, H, rows, RowSource<T>::view(dhp_all.data_ptr<T>(), 1, P),
               RowSource<T>::view(hraw_all.data_ptr<T>(), 1, H), {g.w_hr.data_ptr<T>(), H, 1}, ep_set);

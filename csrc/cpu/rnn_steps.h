@@ -5,6 +5,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "../rnn.h"
@@ -68,6 +69,19 @@ cpu::RowSource<T> rows_of(const at::Tensor& w) {  // a weight [N, K] as N rows o
 template <typename T>
 cpu::RowSource<T> cols_of(const at::Tensor& w) {  // a weight [N, K] as K rows of length N (its transpose)
   return cpu::RowSource<T>::view(w.data_ptr<T>(), w.stride(1), w.stride(0));
+}
+
+// Two operands side by side along N, as one row source: Bt rows [0, n1) from a, rows
+// [n1, n1 + n2) from b (both strided views). n1 must be a multiple of the strip width (every
+// kernel's is a divisor of 64): then no strip holds rows of both.
+template <typename T>
+cpu::RowSource<T> concat_rows(const cpu::RowSource<T>& a, int64_t n1, const cpu::RowSource<T>& b) {
+  return cpu::RowSource<T>::custom([a, n1, b](int64_t r0, int64_t rc, int64_t k0, int64_t kc, int64_t width, T* dst) {
+    const int64_t in_a = std::clamp<int64_t>(n1 - r0, 0, rc);
+    TORCH_INTERNAL_ASSERT(in_a % width == 0 || in_a == rc, "concat_rows: a strip would straddle the two operands");
+    if (in_a > 0) cpu::pack_strided(a.data, a.rs, a.cs, r0, in_a, k0, kc, width, dst);
+    if (rc > in_a) cpu::pack_strided(b.data, b.rs, b.cs, r0 + in_a - n1, rc - in_a, k0, kc, width, dst + in_a * kc);
+  });
 }
 
 }  // namespace fastnn::cpu::rnn

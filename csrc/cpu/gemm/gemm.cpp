@@ -181,21 +181,22 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
             const int64_t mrb = std::min(MR, mcb - ir);
             const T* astrip = apanels + (ir / MR) * kcb * MR;
             const int64_t i0 = ic + ir, j0 = jc + jr;
-            T* cptr = c.data + i0 * c.rs + j0 * c.cs;
             const MicroKernelFn<T> kernel = uk.rows[mrb];
-            if (c.cs == 1 && nrb == NR) {
-              kernel(kcb, astrip, bstrip, ldb, cptr, c.rs, load_c);
-              if (last) tile_epilogue(ep, cptr, c.rs, mrb, nrb, i0, j0);
+            if (c.cs == 1 && nrb == NR && c.one_part(j0, nrb)) {
+              T* cptr = c.at(i0, j0);
+              const int64_t ldc = c.row_stride(j0);
+              kernel(kcb, astrip, bstrip, ldb, cptr, ldc, load_c);
+              if (last) tile_epilogue(ep, cptr, ldc, mrb, nrb, i0, j0);
               continue;
             }
             if (load_c) {
               for (int64_t i = 0; i < mrb; ++i)
-                for (int64_t j = 0; j < nrb; ++j) tile[i * NR + j] = cptr[i * c.rs + j * c.cs];
+                for (int64_t j = 0; j < nrb; ++j) tile[i * NR + j] = *c.at(i0 + i, j0 + j);
             }
             kernel(kcb, astrip, bstrip, ldb, tile, NR, load_c);
             if (last) tile_epilogue(ep, tile, NR, mrb, nrb, i0, j0);
             for (int64_t i = 0; i < mrb; ++i)
-              for (int64_t j = 0; j < nrb; ++j) cptr[i * c.rs + j * c.cs] = tile[i * NR + j];
+              for (int64_t j = 0; j < nrb; ++j) *c.at(i0 + i, j0 + j) = tile[i * NR + j];
           }
         }
       }
@@ -208,9 +209,9 @@ template <typename T>
 void gemm_empty_k(int64_t M, int64_t N, const OutView<T>& c, const Epilogue<T>& ep) {
   std::vector<T> row(static_cast<size_t>(N));
   for (int64_t i = 0; i < M; ++i) {
-    for (int64_t j = 0; j < N; ++j) row[j] = ep.accumulate ? c.data[i * c.rs + j * c.cs] : T(0);
+    for (int64_t j = 0; j < N; ++j) row[j] = ep.accumulate ? *c.at(i, j) : T(0);
     tile_epilogue(ep, row.data(), N, 1, N, i, 0);
-    for (int64_t j = 0; j < N; ++j) c.data[i * c.rs + j * c.cs] = row[j];
+    for (int64_t j = 0; j < N; ++j) *c.at(i, j) = row[j];
   }
 }
 
@@ -252,7 +253,8 @@ bool try_dot(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSo
   if constexpr (!std::is_same_v<T, float>) {
     return false;
   } else {
-    if ((M > kDotMaxM && !bcast_takes(M)) || a.pack || bt.pack || a.cs != 1 || bt.cs != 1 || c.cs != 1 || !use_avx512())
+    if ((M > kDotMaxM && !bcast_takes(M)) || a.pack || bt.pack || a.cs != 1 || bt.cs != 1 || c.cs != 1 || c.data2 ||
+        !use_avx512())
       return false;
     const int64_t chunk = std::max<int64_t>(32, (N + threads - 1) / threads + 31) / 32 * 32;
     const int64_t parts = (N + chunk - 1) / chunk;

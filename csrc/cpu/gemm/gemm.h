@@ -63,12 +63,24 @@ template <typename T>
 void pack_strided(const T* data, int64_t rs, int64_t cs, int64_t r0, int64_t rc,
                   int64_t k0, int64_t kc, int64_t width, T* dst);
 
-// Output view: element (i, j) at data[i*rs + j*cs].
+// Output view: element (i, j) at data[i*rs + j*cs]. Optionally in two parts: columns from
+// `split` on go to data2 (row stride rs2) as its columns j - split, so that one product can
+// fill two tensors (the weight gradients of W_ih and W_hh, which share A = dgates^T).
 template <typename T>
 struct OutView {
   T* data = nullptr;
   int64_t rs = 0;
   int64_t cs = 1;
+  T* data2 = nullptr;
+  int64_t rs2 = 0;
+  int64_t split = 0;
+
+  T* at(int64_t i, int64_t j) const {
+    return data2 && j >= split ? data2 + i * rs2 + (j - split) * cs : data + i * rs + j * cs;
+  }
+  int64_t row_stride(int64_t j) const { return data2 && j >= split ? rs2 : rs; }
+  // columns [j0, j0 + n) lie in one part
+  bool one_part(int64_t j0, int64_t n) const { return !data2 || j0 + n <= split || j0 >= split; }
 };
 
 template <typename T>
