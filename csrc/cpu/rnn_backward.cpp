@@ -152,7 +152,7 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
       // LSTM / RNN: both weight gradients share A = dgates^T: ONE product over [x | h_prev]
       // writing both (A packed once: 6-10% faster than two products at 400-1600 rows, measured as
       // Linear weight gradients; the LSTM backward op 2-3% faster, 100,4 and 50,32 at 256).
-      // I % 64 == 0 keeps every 32- or 64-wide strip and output tile within one of them.
+      // I % 64 == 0 keeps every strip and output tile within one of them (all widths divide 64).
       OutView<T> both{g.w_ih.data_ptr<T>(), d.I, 1};
       both.data2 = g.w_hh.data_ptr<T>();
       both.rs2 = P;
