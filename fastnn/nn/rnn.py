@@ -9,9 +9,12 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence
 
 
-def _run_stack(module, mode, input, batch_sizes, hx, cx):
+def _run_stack(module, mode, input, batch_sizes, hx, cx, batch):
     """All layers and directions. input: [T, B, I] time-major or packed [rows, I];
-    hx: [L*D, B, P]; cx: [L*D, B, H] (LSTM) or None. Returns output, h_n, c_n."""
+    hx: [L*D, B, P] and cx: [L*D, B, H] (LSTM), or both None for zero states, made here per
+    layer and direction ([batch, P] each: no [L*D, B, P] tensor to select from).
+    Returns output, h_n, c_n (None unless LSTM)."""
+    lstm = mode == "lstm"
     directions = 2 if module.bidirectional else 1
     per_direction = len(module._flat_weights) // (module.num_layers * directions)
     proj = getattr(module, "proj_size", 0) > 0
@@ -24,16 +27,20 @@ def _run_stack(module, mode, input, batch_sizes, hx, cx):
             w = module._flat_weights[idx * per_direction:(idx + 1) * per_direction]
             b_ih, b_hh = (w[2], w[3]) if module.bias else (None, None)
             w_hr = w[-1] if proj else None
+            if hx is None:
+                h0 = input.new_zeros(batch, module.proj_size if proj else module.hidden_size)
+                c0 = input.new_zeros(batch, module.hidden_size) if lstm else None
+            else:
+                h0, c0 = hx[idx], cx[idx] if lstm else None
             out, hy, cy, _ = torch.ops.fastnn.rnn_layer(
-                mode, layer_input, batch_sizes, hx[idx], cx[idx] if cx is not None else None, w[0], w[1],
-                b_ih, b_hh, w_hr, direction == 1)
+                mode, layer_input, batch_sizes, h0, c0, w[0], w[1], b_ih, b_hh, w_hr, direction == 1)
             outputs.append(out)
             hs.append(hy)
             cs.append(cy)
         layer_input = outputs[0] if directions == 1 else torch.cat(outputs, -1)
         if module.dropout > 0 and module.training and layer + 1 < module.num_layers:
             layer_input = F.dropout(layer_input, module.dropout, training=True)
-    return layer_input, _stack(hs), _stack(cs) if cx is not None else None
+    return layer_input, _stack(hs), _stack(cs) if lstm else None
 
 
 def _stack(states):
@@ -57,8 +64,6 @@ def _forward(module, name, mode, input, hx):
     """torch.nn.RNNBase.forward's input/state handling around _run_stack."""
     _refresh_flat_weights(module)
     lstm = mode == "lstm"
-    directions = 2 if module.bidirectional else 1
-    out_size = module.proj_size if getattr(module, "proj_size", 0) > 0 else module.hidden_size
     packed = isinstance(input, PackedSequence)
     batched = True
     if packed:
@@ -88,17 +93,16 @@ def _forward(module, name, mode, input, hx):
         max_batch = input.size(0) if module.batch_first else input.size(1)
         x = input
     if hx is None:
-        h0 = x.new_zeros(module.num_layers * directions, max_batch, out_size)
-        hx = (h0, x.new_zeros(module.num_layers * directions, max_batch, module.hidden_size)) if lstm else h0
+        module.check_input(x, batch_sizes)  # zero states are made per layer in _run_stack
     else:
         hx = module.permute_hidden(hx, sorted_indices)
-    module.check_forward_args(x, hx, batch_sizes)
+        module.check_forward_args(x, hx, batch_sizes)
     if not packed and module.batch_first:
         x = x.transpose(0, 1)
     if not packed and x.size(0) == 0:
         raise RuntimeError("Expected sequence length to be larger than 0 in RNN")  # as torch.nn
-    h0, c0 = (hx[0], hx[1]) if lstm else (hx, None)
-    output, h_n, c_n = _run_stack(module, mode, x, batch_sizes, h0, c0)
+    h0, c0 = (None, None) if hx is None else (hx[0], hx[1]) if lstm else (hx, None)
+    output, h_n, c_n = _run_stack(module, mode, x, batch_sizes, h0, c0, max_batch)
     hidden = (h_n, c_n) if lstm else h_n
     if packed:
         return PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices), \
