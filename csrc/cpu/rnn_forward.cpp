@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <cstring>
 #include <tuple>
 
 #include "../rnn.h"
@@ -40,7 +41,15 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   // 1. input projection for every step. LSTM/RNN fold b_hh in as well; GRU
   // keeps b_hh for the hidden projection (its n gate needs W_hn h + b_hn alone).
   at::Tensor bias, xproj;
-  if (has_bias) bias = d.mode == RnnMode::GRU ? b_ih.contiguous() : (b_ih + b_hh).contiguous();
+  if (has_bias && d.mode == RnnMode::GRU) {
+    bias = b_ih.contiguous();
+  } else if (has_bias) {  // a plain loop: an ATen add costs more than the sum for small layers
+    const at::Tensor bi = b_ih.contiguous(), bh = b_hh.contiguous();
+    bias = empty_cached({G}, b_ih.options());
+    const T *pi = bi.data_ptr<T>(), *ph = bh.data_ptr<T>();
+    T* pb = bias.data_ptr<T>();
+    for (int64_t j = 0; j < G; ++j) pb[j] = pi[j] + ph[j];
+  }
   Epilogue<T> ep_in;
   ep_in.bias_n = has_bias ? bias.data_ptr<T>() : nullptr;
   OutView<T> in_out;
@@ -107,6 +116,18 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   }
 }
 
+// A copy of a state from the output cache (a memcpy for the usual contiguous state: cheaper than
+// an ATen copy_ for the small states of a step-by-step caller).
+at::Tensor copy_of(const at::Tensor& t) {
+  at::Tensor c = empty_cached(t.sizes(), t.options());
+  if (t.is_contiguous()) {
+    if (t.numel()) std::memcpy(c.data_ptr(), t.data_ptr(), t.numel() * t.element_size());
+  } else {
+    c.copy_(t);
+  }
+  return c;
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rnn_layer_cpu(
     c10::string_view mode, const at::Tensor& input, const c10::optional<at::Tensor>& batch_sizes,
     const at::Tensor& hx, const c10::optional<at::Tensor>& cx, const at::Tensor& w_ih,
@@ -118,9 +139,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rnn_layer_cpu(
   std::vector<int64_t> out_shape(input.sizes().begin(), input.sizes().end());
   out_shape.back() = d.P;
   at::Tensor out = empty_cached(out_shape, input.options());
-  at::Tensor hy = empty_cached(hx.sizes(), hx.options()).copy_(hx);
-  at::Tensor cy = d.mode == RnnMode::LSTM ? empty_cached(cx->sizes(), cx->options()).copy_(*cx)
-                                          : empty_cached({0}, input.options());
+  at::Tensor hy = copy_of(hx);
+  at::Tensor cy = d.mode == RnnMode::LSTM ? copy_of(*cx) : empty_cached({0}, input.options());
   at::Tensor ws = empty_cached({d.rows, rnn_workspace_cols(d.mode, d.H)}, input.options());
   const at::Tensor none;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "fastnn_rnn_layer", [&] {
