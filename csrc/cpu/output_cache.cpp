@@ -120,6 +120,16 @@ at::Tensor empty_cached(at::IntArrayRef sizes, const at::TensorOptions& options)
                                    options.memory_format_opt().value_or(c10::MemoryFormat::Contiguous));
 }
 
+at::Tensor copy_cached(const at::Tensor& t) {
+  at::Tensor c = empty_cached(t.sizes(), t.options());
+  if (t.is_contiguous() && t.device().is_cpu()) {
+    if (t.numel()) std::memcpy(c.data_ptr(), t.data_ptr(), t.numel() * t.element_size());
+  } else {
+    c.copy_(t);
+  }
+  return c;
+}
+
 std::shared_ptr<void> cached_block(size_t bytes) {
   const size_t total = kHeader + (bytes + kAlign - 1) / kAlign * kAlign;
   if (!cache().enabled()) {

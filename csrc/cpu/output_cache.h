@@ -23,6 +23,10 @@ namespace fastnn::cpu {
 // format) whose storage comes from, and returns to, the cache.
 at::Tensor empty_cached(at::IntArrayRef sizes, const at::TensorOptions& options);
 
+// A contiguous copy of t in a tensor from the cache (a memcpy when t is contiguous: cheaper than
+// an ATen copy_ for the small states of a step-by-step caller).
+at::Tensor copy_cached(const at::Tensor& t);
+
 // A raw 64-byte aligned buffer of at least `bytes` from the same cache (for
 // packed weights that live for one call), returned to it when released.
 std::shared_ptr<void> cached_block(size_t bytes);

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <cstring>
 #include <tuple>
 
 #include "../rnn_cell.h"
@@ -26,9 +27,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rnn_cell_cpu(
                            w_ih, w_hh, b_ih.value_or(at::Tensor()), b_hh.value_or(at::Tensor())};
   at::Tensor hy = empty_cached({d.B, d.H}, opts);
   // cy starts as cx (or zeros) and the gate math updates it in place
-  at::Tensor cy = lstm ? empty_cached({d.B, d.H}, opts) : at::empty({0}, opts);
-  if (lstm && d.has_c) cy.copy_(*cx);
-  if (lstm && !d.has_c) cy.zero_();
+  at::Tensor cy = !lstm ? at::empty({0}, opts) : d.has_c ? cpu::copy_cached(*cx) : empty_cached({d.B, d.H}, opts);
+  if (lstm && !d.has_c) std::memset(cy.data_ptr(), 0, cy.numel() * cy.element_size());
   at::Tensor ws = empty_cached({d.B, rnn_workspace_cols(d.mode, d.H)}, opts);
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "fastnn_rnn_cell", [&] {
     cpu::rnn::cell_forward<scalar_t>(d, in, hy.data_ptr<scalar_t>(), lstm ? cy.data_ptr<scalar_t>() : nullptr,

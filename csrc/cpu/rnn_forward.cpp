@@ -6,7 +6,6 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
-#include <cstring>
 #include <tuple>
 
 #include "../rnn.h"
@@ -116,18 +115,6 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   }
 }
 
-// A copy of a state from the output cache (a memcpy for the usual contiguous state: cheaper than
-// an ATen copy_ for the small states of a step-by-step caller).
-at::Tensor copy_of(const at::Tensor& t) {
-  at::Tensor c = empty_cached(t.sizes(), t.options());
-  if (t.is_contiguous()) {
-    if (t.numel()) std::memcpy(c.data_ptr(), t.data_ptr(), t.numel() * t.element_size());
-  } else {
-    c.copy_(t);
-  }
-  return c;
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rnn_layer_cpu(
     c10::string_view mode, const at::Tensor& input, const c10::optional<at::Tensor>& batch_sizes,
     const at::Tensor& hx, const c10::optional<at::Tensor>& cx, const at::Tensor& w_ih,
@@ -139,8 +126,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> rnn_layer_cpu(
   std::vector<int64_t> out_shape(input.sizes().begin(), input.sizes().end());
   out_shape.back() = d.P;
   at::Tensor out = empty_cached(out_shape, input.options());
-  at::Tensor hy = copy_of(hx);
-  at::Tensor cy = d.mode == RnnMode::LSTM ? copy_of(*cx) : empty_cached({0}, input.options());
+  at::Tensor hy = copy_cached(hx);
+  at::Tensor cy = d.mode == RnnMode::LSTM ? copy_cached(*cx) : empty_cached({0}, input.options());
   at::Tensor ws = empty_cached({d.rows, rnn_workspace_cols(d.mode, d.H)}, input.options());
   const at::Tensor none;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "fastnn_rnn_layer", [&] {
