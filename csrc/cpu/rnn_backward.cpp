@@ -176,7 +176,7 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
 }
 
 at::Tensor zeros_or(const c10::optional<at::Tensor>& t, at::IntArrayRef shape, const at::Tensor& like) {
-  if (t.has_value() && t->defined()) return empty_cached(t->sizes(), t->options()).copy_(*t);
+  if (t.has_value() && t->defined()) return copy_cached(*t);
   return empty_cached(shape, like.options()).zero_();
 }
 
