@@ -220,7 +220,10 @@ void cell_backward(const RnnCellDims& d, const CellTensors& in, const at::Tensor
       const int64_t r0 = rows.begin(p), n = rows.end(p) - r0;
       if (n <= 0) continue;
       if (g.w_ih.defined()) {
-        const Epilogue<T> set;
+        // written once, read only by the optimizer: streamed out, so that they do not push the
+        // weights out of this core's L2 before the next forward (measured: fwd+bwd 4-8% faster)
+        Epilogue<T> set;
+        set.stream = true;
         gemm<T>(n, I, B, view<T>(dgx + r0, 1, G), view<T>(x, 1, I), {g.w_ih.data_ptr<T>() + r0 * I, I, 1}, set,
                 false);
         T* wh = g.w_hh.data_ptr<T>() + r0 * H;

@@ -89,6 +89,10 @@ struct Epilogue {
   const T* bias_m = nullptr;  // length M, added to every column (conv, NCHW)
   Act act = Act::None;
   bool accumulate = false;    // C += A*B instead of C = A*B
+  // C is written once and not read again soon (a weight gradient): finished tiles go to memory
+  // with non-temporal stores, so writing C does not evict the operands from the caches.
+  // Applies to float tiles completed in one K block (K <= the GEMM's K block), else ignored.
+  bool stream = false;
 };
 
 // B (as Bt rows) packed once for the whole K and N, in the blocking the GEMM

@@ -61,6 +61,13 @@ const MicroKernel<T>& narrow_microkernel();
 }  // namespace fastnn::cpu
 
 namespace fastnn::cpu {
+// Copies an m x n float tile (row stride ldt) to c (row stride ldc) with non-temporal stores
+// where a row is 64-byte aligned (plain stores elsewhere); false (nothing done) without AVX-512.
+bool stream_tile_f32_avx512(const float* tile, int64_t ldt, float* c, int64_t ldc, int64_t m, int64_t n);
+// Orders the non-temporal stores before everything after it (they are weakly ordered): called
+// once a GEMM share that streamed tiles is done, before other threads may read C.
+void stream_fence();
+
 // True when the AVX-512 float paths are in use (CPU support, and FASTNN_ISA
 // not forcing a narrower ISA).
 bool use_avx512();

@@ -3,6 +3,8 @@
 // called after a run-time CPU check (see best_microkernel).
 #include "microkernel.h"
 
+#include <cstdint>
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define FASTNN_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
@@ -119,6 +121,22 @@ struct F64 {
 
 }  // namespace
 
+FASTNN_AVX512 bool stream_tile_f32_avx512(const float* tile, int64_t ldt, float* c, int64_t ldc, int64_t m,
+                                          int64_t n) {
+  if (!use_avx512()) return false;
+  for (int64_t i = 0; i < m; ++i) {
+    const float* src = tile + i * ldt;
+    float* dst = c + i * ldc;
+    int64_t j = 0;
+    if ((reinterpret_cast<uintptr_t>(dst) & 63) == 0)
+      for (; j + 16 <= n; j += 16) _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
+    for (; j < n; ++j) dst[j] = src[j];
+  }
+  return true;
+}
+
+void stream_fence() { _mm_sfence(); }
+
 MicroKernel<float> microkernel_f32_avx512() {
   MicroKernel<float> k{6, 64, &F32<4>::Rows<6>::run, "avx512"};
   fill_row_kernels<float, F32<4>::Rows>(k, std::make_integer_sequence<int, 6>{});
@@ -142,6 +160,8 @@ MicroKernel<double> microkernel_f64_avx512() {
 #else  // not x86-64: never selected, falls back to the portable kernels
 
 namespace fastnn::cpu {
+bool stream_tile_f32_avx512(const float*, int64_t, float*, int64_t, int64_t, int64_t) { return false; }
+void stream_fence() {}
 MicroKernel<float> microkernel_f32_avx512() { return microkernel_f32_portable(); }
 MicroKernel<float> microkernel_f32_avx512_narrow() { return microkernel_f32_portable(); }
 MicroKernel<double> microkernel_f64_avx512() { return microkernel_f64_portable(); }
