@@ -72,6 +72,19 @@ def test_parity_across_gemm_blocking(dtype, m, k, n):
     _check_parity(x, w, b, "silu", dtype)
 
 
+# Weight gradients of at least 1 MiB from one K block (batch <= 512 floats) are written with
+# non-temporal stores (Epilogue::stream): 64-byte aligned rows (in_features 1024, 512), rows
+# that are not (1000, 700: part of each row plainly), a last strip narrower than the tile
+# (out_features 520, 1030), and a batch of one whole K block (512).
+@pytest.mark.parametrize("m,k,n", [(7, 1024, 512), (33, 1000, 520), (512, 512, 600), (60, 700, 1030)])
+def test_parity_streamed_weight_grad(m, k, n):
+    x = torch.randn(m, k)
+    w = torch.randn(n, k) / k ** 0.5
+    b = torch.randn(n)
+    assert n * k * 4 >= 1 << 20  # the size from which the weight gradient is streamed
+    _check_parity(x, w, b, "none", torch.float32)
+
+
 # Each small-M kernel at the edges of its row range (dot-product tiles up to 13
 # rows; broadcast tiles 16x16 for 14-16, 12x32 for 17-32, 8x48 for 33-48, 6x64 for
 # 57-64; packed weights for 49-56 and 65+), with 37 outputs so every tile width

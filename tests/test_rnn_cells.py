@@ -60,6 +60,25 @@ def test_cell_parity_threads(threads, cells, batch, fin, hidden):
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cells", CELLS[:2], ids=IDS[:2])
+@pytest.mark.parametrize("batch,fin,hidden", [(5, 256, 256), (3, 500, 260)])
+def test_cell_parity_streamed_weight_grads(threads, cells, batch, fin, hidden):
+    """float32 cells whose weight gradients (at least 1 MiB) are written with non-temporal stores:
+    64-byte aligned rows (256), rows that are not (500, 260), and a last column strip past 256."""
+    ref_cls, fast_cls, kw = cells
+    ref, fast = pair(ref_cls, fast_cls, fin, hidden, dtype=torch.float32, **kw)
+    assert (fast.weight_ih.numel() + fast.weight_hh.numel()) * 4 >= 1 << 20  # streamed from 1 MiB
+    x = torch.randn(batch, fin, requires_grad=True)
+    state, leaves = _state(ref_cls, batch, hidden, torch.float32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        check_parity(ref, fast, (x, state), torch.float32, leaves=[x, *leaves])
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("cells", CELLS, ids=IDS)
 def test_cell_unbatched(cells):
     ref_cls, fast_cls, kw = cells

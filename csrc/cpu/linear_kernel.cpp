@@ -120,9 +120,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward_cpu(
     }
     if (mask[1]) {
       // grad_weight[N, K] = gz^T[N, M] @ X[M, K]
+      // written once, read next by the optimizer: streamed (see Epilogue::stream; measured +4-8%
+      // fwd+bwd where the weight dominates, 16x2048->2048, 128x1024->4096; neutral elsewhere)
+      cpu::Epilogue<T> written_once;
+      written_once.stream = cpu::worth_streaming(N * K * int64_t(sizeof(T)));
       cpu::gemm<T>(N, K, M, cpu::RowSource<T>::view(gzp, 1, N),
                    cpu::RowSource<T>::view(x2.data_ptr<T>(), x2.stride(1), x2.stride(0)),
-                   {grad_weight.data_ptr<T>(), K, 1}, {});
+                   {grad_weight.data_ptr<T>(), K, 1}, written_once);
     }
   });
   return {grad_input, grad_weight, grad_bias};

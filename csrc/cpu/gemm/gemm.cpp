@@ -400,6 +400,7 @@ void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T
 
 }  // namespace
 
+
 template <typename T>
 const T* PackedB<T>::block(int64_t k0) const {
   return buf.get() + k0 * ((N + nr - 1) / nr) * nr;
