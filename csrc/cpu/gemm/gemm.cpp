@@ -115,15 +115,16 @@ void tile_epilogue(const Epilogue<T>& ep, T* tile, int64_t ld, int64_t m, int64_
   }
 }
 
-// Non-temporal copy of a finished tile (Epilogue::stream); false where there is none (double,
-// no AVX-512): the caller then copies it plainly.
+// Epilogue::stream where it can be honoured: non-temporal float stores need AVX-512 here.
 template <typename T>
-bool stream_out(const T* tile, int64_t ldt, T* c, int64_t ldc, int64_t m, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    return stream_tile_f32_avx512(tile, ldt, c, ldc, m, n);
-  } else {
-    return false;
-  }
+bool streams(const Epilogue<T>& ep) {
+  return ep.stream && std::is_same_v<T, float> && use_avx512();
+}
+
+// Non-temporal copy of a finished tile (only called where streams() holds).
+template <typename T>
+void stream_out(const T* tile, int64_t ldt, T* c, int64_t ldc, int64_t m, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) stream_tile_f32_avx512(tile, ldt, c, ldc, m, n);
 }
 
 // Supplies packed B strips for one [KC x NC] panel: packs on the fly from a
@@ -163,7 +164,7 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
   // before use (it stays in L1) instead of packing the whole panel first.
   const bool per_strip = !in_place && !b.packed && mblocks == 1;
   T* tailbuf = in_place || per_strip ? thread_buffer_tail<T>(static_cast<size_t>(KC * NR)) : nullptr;
-  bool streamed = false;  // tiles went out with non-temporal stores: fence them at the end
+  const bool stream = streams(ep);
 
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     const int64_t ncb = std::min(kNC, n1 - jc);
@@ -194,16 +195,11 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
             const T* astrip = apanels + (ir / MR) * kcb * MR;
             const int64_t i0 = ic + ir, j0 = jc + jr;
             const MicroKernelFn<T> kernel = uk.rows[mrb];
-            if (ep.stream && !load_c && last && c.cs == 1 && c.one_part(j0, nrb)) {
+            if (stream && !load_c && last && c.cs == 1 && c.one_part(j0, nrb)) {
               // written once: computed into the L1 scratch tile, then streamed out
               kernel(kcb, astrip, bstrip, ldb, tile, NR, false);
               tile_epilogue(ep, tile, NR, mrb, nrb, i0, j0);
-              if (stream_out(tile, NR, c.at(i0, j0), c.row_stride(j0), mrb, nrb)) {
-                streamed = true;
-                continue;
-              }
-              for (int64_t i = 0; i < mrb; ++i)
-                for (int64_t j = 0; j < nrb; ++j) *c.at(i0 + i, j0 + j) = tile[i * NR + j];
+              stream_out(tile, NR, c.at(i0, j0), c.row_stride(j0), mrb, nrb);
               continue;
             }
             if (c.cs == 1 && nrb == NR && c.one_part(j0, nrb)) {
@@ -226,7 +222,7 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
       }
     }
   }
-  if (streamed) stream_fence();
+  if (stream) stream_fence();  // the non-temporal stores are weakly ordered
 }
 
 // K == 0: the product is zero; C = act(C or 0, + bias).
@@ -399,7 +395,6 @@ void run(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const BPanels<T
 }
 
 }  // namespace
-
 
 template <typename T>
 const T* PackedB<T>::block(int64_t k0) const {
