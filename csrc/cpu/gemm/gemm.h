@@ -97,7 +97,8 @@ struct Epilogue {
 };
 
 // Outputs from 1 MiB (half this VM's per-core L2) on: measured +4-8% fwd+bwd for the LSTM/GRU
-// cells at 32,256->256 and Linear 16x2048->2048, neutral at 8,128->128 (256-512 KiB).
+// cells at 32,256->256 and Linear 16x2048->2048, +1-2% at LSTMCell 64,512->512, neutral at
+// 8,128->128 (512 KiB of weight gradients in all).
 inline bool worth_streaming(int64_t bytes) { return bytes >= (int64_t(1) << 20); }
 
 // B (as Bt rows) packed once for the whole K and N, in the blocking the GEMM
