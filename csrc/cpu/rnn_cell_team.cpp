@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "aligned_buffer.h"
 #include "gemm/activation.h"
 #include "gemm/gemm.h"
 #include "rnn_gates.h"
@@ -14,17 +15,15 @@
 namespace fastnn::cpu::rnn {
 namespace {
 
-// Per-thread scratch slots of the calling thread, grown on demand and kept for
-// the next call: a fresh 100 KiB+ allocation costs a page fault per 4 KiB on
+// Per-thread scratch slots of the calling thread (64-byte aligned), grown on demand and kept
+// for the next call: a fresh 100 KiB+ allocation costs a page fault per 4 KiB on
 // every call. Workers get pointers into them before the parallel region.
 enum Slot { kGatesX, kGatesH, kZeros, kTanh, kState, kPartialX, kPartialH, kBias, kSlots };
 
 template <typename T>
 T* scratch(Slot slot, int64_t n) {
-  thread_local std::vector<T> bufs[kSlots];
-  std::vector<T>& b = bufs[slot];
-  if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
-  return b.data();
+  thread_local AlignedBuffer<T> bufs[kSlots];
+  return bufs[slot].get(static_cast<size_t>(n));
 }
 
 template <typename T>

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../aligned_buffer.h"
 #include "activation.h"
 #include "gemm.h"
 #include "gemm_dot.h"
@@ -39,21 +40,6 @@ constexpr int64_t kDirectBMaxM = 64;
 // Below this many multiply-adds a GEMM runs on the calling thread only: the
 // thread-pool wake-up costs more than it saves.
 constexpr int64_t kParallelMinMacs = 1 << 20;
-
-template <typename T>
-struct AlignedBuffer {
-  T* ptr = nullptr;
-  size_t cap = 0;
-  T* get(size_t n) {
-    if (n > cap) {
-      std::free(ptr);
-      ptr = static_cast<T*>(std::aligned_alloc(64, ((n * sizeof(T) + 63) / 64) * 64));
-      cap = n;
-    }
-    return ptr;
-  }
-  ~AlignedBuffer() { std::free(ptr); }
-};
 
 template <typename T>
 T* thread_buffer_a(size_t n) {

@@ -7,8 +7,7 @@
 // as much as the products at K of a few hundred. Measured (one thread,
 // M = 32, N = 1024, K = 256 and 512): 190-210 GFLOP/s against 107-110 for the
 // dot-product tiles; up to 12 rows the dot-product tiles stay ahead.
-#include <vector>
-
+#include "../aligned_buffer.h"
 #include "activation.h"
 #include "gemm_dot.h"
 #include "microkernel.h"
@@ -67,13 +66,12 @@ FASTNN_AVX512 void bcast_tile(int64_t M, int64_t K, const float* xt, const float
 template <int NB, int MV>
 int64_t bcast_columns(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const float* bt,
                       int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep) {
-  thread_local std::vector<float> panel;
-  const size_t need = static_cast<size_t>(K * 16 * MV);
-  if (panel.size() < need) panel.resize(need);
-  if (!pack_rowmajor_f32_x86(a, lda, M, K, 16 * MV, panel.data())) return 0;
+  thread_local AlignedBuffer<float> panel_buf;  // aligned: the tile loop reads it by whole vectors
+  float* panel = panel_buf.get(static_cast<size_t>(K * 16 * MV));
+  if (!pack_rowmajor_f32_x86(a, lda, M, K, 16 * MV, panel)) return 0;
   const int64_t n_end = n0 + (n1 - n0) / NB * NB;
   for (int64_t n = n0; n < n_end; n += NB) {
-    bcast_tile<NB, MV>(M, K, panel.data(), bt, ldb, c, ldc, n, ep);
+    bcast_tile<NB, MV>(M, K, panel, bt, ldb, c, ldc, n, ep);
     if (ep.act != Act::None)
       for (int64_t m = 0; m < M; ++m) apply_act(ep.act, c + m * ldc + n, NB);
   }
