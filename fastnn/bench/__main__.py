@@ -119,6 +119,10 @@ def main(argv=None) -> int:
         print("no cases to run")
         return 1
 
+    if device.type == "cpu":
+        from .allocator import settle_c_heap
+        meta["c_heap"] = settle_c_heap()
+        print(meta["c_heap"])
     rows = run_all(cases, device, dtype, repeats, block_s, peak.gflops, Progress(len(cases)))
     print()
     print(report.table(rows))
