@@ -85,8 +85,8 @@ def test_parity_streamed_weight_grad(m, k, n):
     _check_parity(x, w, b, "none", torch.float32)
 
 
-# Each small-M kernel at the edges of its row range (dot-product tiles up to 13
-# rows; broadcast tiles 16x16 for 14-16, 12x32 for 17-32, 8x48 for 33-48, 6x64 for
+# Each small-M kernel at the edges of its row range (dot-product tiles up to 2
+# rows; quad broadcast tiles for 3-16; broadcast tiles 12x32 for 17-32, 8x48 for 33-48, 6x64 for
 # 57-64; packed weights for 49-56 and 65+), with 37 outputs so every tile width
 # leaves a remainder; and N = 32 / 96 on the packed path (32-wide strips).
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -97,6 +97,19 @@ def test_parity_small_m_kernels(dtype, m, n):
     w = torch.randn(n, 70, dtype=dtype) / 70 ** 0.5
     b = torch.randn(n, dtype=dtype)
     _check_parity(x, w, b, "gelu", dtype)
+
+
+# The quad broadcast kernel (3-16 rows, 4 k per vector; float32 only): each of its tile shapes
+# (16x1, 12x2, 8x3 and 4x4 columns x panel vectors), row counts that leave a partial group of 4,
+# K that leaves 1-3 k after the last whole step (or has no whole step), and 37 outputs, whose
+# last partial tile the dot-product tiles finish. 2 rows: the dot-product tiles, for comparison.
+@pytest.mark.parametrize("m", [2, 3, 4, 5, 7, 8, 9, 12, 13, 16])
+@pytest.mark.parametrize("k", [1, 3, 4, 70, 257])
+def test_parity_quad_broadcast_kernel(m, k):
+    x = torch.randn(m, k)
+    w = torch.randn(37, k) / k ** 0.5
+    b = torch.randn(37)
+    _check_parity(x, w, b, "relu", torch.float32)
 
 
 def test_larger_float32_against_float64_reference():

@@ -1,12 +1,12 @@
 // AVX-512 broadcast kernel for small-M GEMM (see gemm_dot.h): for the rows
-// bcast_takes (14-48, 57-64) the product is computed as C^T = Bt A^T. A (M rows) is
+// bcast_takes (17-48, 57-64) the product is computed as C^T = Bt A^T. A (M rows) is
 // transposed once into a [K][16 * MV] panel; the weight rows Bt are read in
 // place, one scalar of NB rows per k broadcast against the MV panel vectors. The NB x 16*MV tile of
 // C^T is transposed back in registers (16x16 transposes) for the store.
 // Unlike the dot-product tiles this needs no horizontal reductions, which cost
 // as much as the products at K of a few hundred. Measured (one thread,
 // M = 32, N = 1024, K = 256 and 512): 190-210 GFLOP/s against 107-110 for the
-// dot-product tiles; up to 12 rows the dot-product tiles stay ahead.
+// dot-product tiles. Up to 16 rows the quad kernel (4 k per vector) does better.
 #include "../aligned_buffer.h"
 #include "activation.h"
 #include "gemm_dot.h"
@@ -84,11 +84,10 @@ int64_t gemm_bcast_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float
                        const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep) {
   if (!bcast_takes(M) || K <= 0 || !use_avx512()) return 0;
   // 6 x 64 tiles (4 panel loads + 6 broadcasts per 24 FMAs), 8 x 48 (3 + 8),
-  // 12 x 32 (2 + 12); up to 16 rows, 16 x 16 tiles (one panel vector)
+  // 12 x 32 (2 + 12); up to 16 rows the quad kernel (gemm_bcast_quad_avx512.cpp)
   if (M > 48) return bcast_columns<6, 4>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
   if (M > 32) return bcast_columns<8, 3>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
-  return M > 16 ? bcast_columns<12, 2>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep)
-                : bcast_columns<16, 1>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
+  return bcast_columns<12, 2>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
 }
 
 }  // namespace fastnn::cpu

@@ -16,20 +16,32 @@ namespace fastnn::cpu {
 bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
                   const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep);
 
-// Rows of A above which the broadcast kernel takes over from the dot-product
-// tiles (measured on 2048 x 2048 weights: 10% slower at 12 rows, 10% faster at 16).
-constexpr int64_t kBcastMinM = 13;
+// Rows of A the quad broadcast kernel takes (gemm_bcast_quad_avx512.cpp). Measured against the
+// dot-product tiles, one thread, K 128-2048: 3 rows +19%, 4 even, 6-12 rows +5-27%, and against
+// the one-k broadcast kernel's 16x16 tiles at 14-16 rows +23-32%; at 1-2 rows the dot-product
+// tiles stay ahead (the quad kernel would leave half or more of its lanes empty).
+constexpr int64_t kQuadMinM = 3;
+constexpr int64_t kQuadMaxM = 16;
+inline bool bcast_quad_takes(int64_t M) { return M >= kQuadMinM && M <= kQuadMaxM; }
+
+// The same product with 4 k per vector: columns [n0, n0 + done) of C for the rows
+// bcast_quad_takes(M), returns done (a whole number of its tiles; 0 when it does not apply).
+int64_t gemm_bcast_quad_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
+                            const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep);
+
+// Rows from which the one-k broadcast kernel takes over from the quad kernel.
+constexpr int64_t kBcastMinM = kQuadMaxM + 1;
 // Where it also beats packing the weight (the GEMM's path beyond 32 rows):
 // 8 x 48 tiles for 33-48 rows (5-16% faster on 512-1024 x 1024-2048
 // weights) and 6 x 64 tiles for 57-64 rows (9-15%); at 50 rows a 64-row tile
 // was 8% slower, so 49-56 rows are left to the packed GEMM.
 constexpr int64_t kBcastMaxM = 64;
-inline bool bcast_takes(int64_t M) { return M > kBcastMinM && (M <= 48 || (M > 56 && M <= kBcastMaxM)); }
+inline bool bcast_takes(int64_t M) { return M >= kBcastMinM && (M <= 48 || (M > 56 && M <= kBcastMaxM)); }
 
 // The same product by broadcasting Bt (gemm_bcast_avx512.cpp), for
 // the rows bcast_takes(M): computes the columns [n0, n0 + done) and returns done
 // (a whole number of its tiles; 0 when it does not apply). gemm_dot_f32 calls
-// it first and finishes the remaining columns itself.
+// the broadcast kernels first and finishes the remaining columns itself.
 int64_t gemm_bcast_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
                        const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep);
 

@@ -135,6 +135,7 @@ DotTileFn tile_for(int mi, int nj) {
 bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
                   const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep) {
   if (!use_avx512()) return false;
+  n0 += gemm_bcast_quad_f32(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
   n0 += gemm_bcast_f32(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
   // Blocks of 16 Bt rows stay in L1 while all of A streams past them (measured: 16 beats 8 and 32).
   constexpr int64_t kNB = 16;
