@@ -43,6 +43,10 @@ def parse_args(argv=None):
     p.add_argument("--cudnn-benchmark", action="store_true",
                    help="CUDA: torch.backends.cudnn.benchmark = True (cuDNN autotunes each shape; default: "
                         "torch's default, False, heuristics)")
+    p.add_argument("--fresh-heap", action="store_true",
+                   help="CPU: do not settle the C heap first (see fastnn/bench/allocator.py): torch.nn is then "
+                        "timed as in a fresh process, where glibc may hand its per-call blocks back to the "
+                        "kernel and torch page-faults on them every call")
     p.add_argument("--out", default="benchmarks/out", help="folder for results.csv/.json/speedup.png")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     return p.parse_args(argv)
@@ -120,8 +124,8 @@ def main(argv=None) -> int:
         return 1
 
     if device.type == "cpu":
-        from .allocator import settle_c_heap
-        meta["c_heap"] = settle_c_heap()
+        from .allocator import FRESH_HEAP_NOTE, settle_c_heap
+        meta["c_heap"] = FRESH_HEAP_NOTE if args.fresh_heap else settle_c_heap()
         print(meta["c_heap"])
     rows = run_all(cases, device, dtype, repeats, block_s, peak.gflops, Progress(len(cases)))
     print()

@@ -177,6 +177,10 @@ def write_markdown(path: str, rows: List[Row], meta: dict):
     lines += [
         f"- torch {meta['torch']}, fastnn {meta['fastnn']}, python {meta['python']}",
         f"- peak: {meta.get('peak_source', '-')}",
+    ]
+    if meta.get("c_heap"):
+        lines.append(f"- {meta['c_heap']}")
+    lines += [
         f"- timing: {meta.get('timing', '-')}; {meta.get('repeats')} blocks of about {meta.get('block_ms')} ms "
         f"per implementation",
         "",
