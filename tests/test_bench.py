@@ -174,16 +174,17 @@ def test_table_marks_rows_that_were_not_timed_as_fastnn():
     assert any("2 row(s) where fastnn was not timed" in s for s in report.summary_lines(rows))
 
 
-# In a fresh process, a tensor allocated and freed on every call page-faults on each of its 4 KiB
-# pages every call (glibc unmaps or trims it); after settle_c_heap it is reused without faults. The
-# benchmark settles the heap so that torch.nn is not timed paying for those faults.
+# In a fresh process, tensors allocated and freed on every call page-faults on each of their 4 KiB
+# pages every call: glibc's trim threshold is twice the largest block freed so far, and more than
+# that is freed at the heap's top each call, so it goes back to the kernel. After settle_c_heap it is
+# reused without faults. The benchmark settles the heap so that torch.nn does not pay for those.
 FAULTS_PER_CALL = """
 import resource, sys, torch
 from fastnn.bench.allocator import settle_c_heap
 if sys.argv[1] == "settled":
     settle_c_heap()
-def call():  # two 4 MiB gradients made and dropped, as LSTMCell 64,512->512's backward does
-    a = torch.ones(1 << 20); b = torch.ones(1 << 20); del a, b
+def call():  # 4 MiB tensors made and dropped, 12 MiB in all (more than twice the largest)
+    a = torch.ones(1 << 20); b = torch.ones(1 << 20); c = torch.ones(1 << 20); del a, b, c
 call()
 per_call = []
 for _ in range(21):
@@ -196,12 +197,19 @@ print(sorted(per_call)[10])  # the median: a one-off fault burst elsewhere in th
 
 def test_settled_c_heap_stops_per_call_page_faults():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
-    faults = {}
-    for state in ("fresh", "settled"):
+
+    def faults(state):
         proc = subprocess.run([sys.executable, "-c", FAULTS_PER_CALL, state], capture_output=True, text=True,
                               env=env, timeout=120)
         assert proc.returncode == 0, proc.stderr
-        faults[state] = float(proc.stdout.strip().splitlines()[-1])
-    pages = 2 * (4 << 20) // 4096
-    assert faults["fresh"] > pages / 2, faults  # the premise: a fresh heap faults on most pages
-    assert faults["settled"] < pages / 20, faults
+        return float(proc.stdout.strip().splitlines()[-1])
+
+    pages = (12 << 20) // 4096
+    # the premise: a fresh heap faults on most pages. Not in every process: one whose imports happened
+    # to free a large block starts settled (about 1 in 6 here), so up to 5 fresh processes are tried.
+    fresh = [faults("fresh")]
+    while fresh[-1] < pages / 2 and len(fresh) < 5:
+        fresh.append(faults("fresh"))
+    assert fresh[-1] > pages / 2, fresh
+    for _ in range(2):
+        assert faults("settled") < pages / 20
