@@ -3,7 +3,6 @@
 #include "rnn_cell_team.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "aligned_buffer.h"
 #include "gemm/activation.h"
