@@ -75,6 +75,17 @@ def test_cli_quick_writes_table_csv_json_png(tmp_path):
     assert any(b"\x34\x65\xa4" in row for row in pixels)  # a forward bar was drawn
 
 
+def test_cli_fresh_heap_skips_settling_and_says_so(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastnn.bench", "--quick", "--layers", "linear", "--threads", "1", "--repeats", "1",
+         "--block-ms", "2", "--fresh-heap", "--out", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "C heap NOT settled (--fresh-heap)" in proc.stdout and "C heap settled" not in proc.stdout
+    assert json.loads((tmp_path / "results.json").read_text())["meta"]["c_heap"].startswith("C heap NOT settled")
+
+
 def test_unknown_family_is_an_error_naming_the_available_ones():
     with pytest.raises(SystemExit, match=r"--layers: unknown family nosuch; available: .*linear"):
         collect_cases(["nosuch"], quick=True)
