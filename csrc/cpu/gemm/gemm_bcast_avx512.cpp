@@ -9,6 +9,7 @@
 // dot-product tiles. Up to 16 rows the quad kernel (4 k per vector) does better.
 #include "../aligned_buffer.h"
 #include "activation.h"
+#include "column_tiles.h"
 #include "gemm_dot.h"
 #include "microkernel.h"
 #include "pack_x86.h"
@@ -69,13 +70,7 @@ int64_t bcast_columns(int64_t M, int64_t n0, int64_t n1, int64_t K, const float*
   thread_local AlignedBuffer<float> panel_buf;  // aligned: the tile loop reads it by whole vectors
   float* panel = panel_buf.get(static_cast<size_t>(K * 16 * MV));
   if (!pack_rowmajor_f32_x86(a, lda, M, K, 16 * MV, panel)) return 0;
-  const int64_t n_end = n0 + (n1 - n0) / NB * NB;
-  for (int64_t n = n0; n < n_end; n += NB) {
-    bcast_tile<NB, MV>(M, K, panel, bt, ldb, c, ldc, n, ep);
-    if (ep.act != Act::None)
-      for (int64_t m = 0; m < M; ++m) apply_act(ep.act, c + m * ldc + n, NB);
-  }
-  return n_end - n0;
+  return for_column_tiles<NB>(M, n0, n1, c, ldc, ep, [&](int64_t n) { bcast_tile<NB, MV>(M, K, panel, bt, ldb, c, ldc, n, ep); });
 }
 
 }  // namespace

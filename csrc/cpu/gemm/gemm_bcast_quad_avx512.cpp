@@ -10,6 +10,7 @@
 
 #include "../aligned_buffer.h"
 #include "activation.h"
+#include "column_tiles.h"
 #include "gemm_dot.h"
 #include "microkernel.h"
 
@@ -120,13 +121,7 @@ int64_t quad_columns(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* 
   thread_local AlignedBuffer<float> panel_buf;
   float* panel = panel_buf.get(static_cast<size_t>((K + kQuad - 1) / kQuad * MV * 16));
   pack_quad_panel<MV>(a, lda, M, K, panel);
-  const int64_t n_end = n0 + (n1 - n0) / NB * NB;
-  for (int64_t n = n0; n < n_end; n += NB) {
-    quad_tile<NB, MV>(M, K, panel, bt, ldb, c, ldc, n, ep);
-    if (ep.act != Act::None)
-      for (int64_t m = 0; m < M; ++m) apply_act(ep.act, c + m * ldc + n, NB);
-  }
-  return n_end - n0;
+  return for_column_tiles<NB>(M, n0, n1, c, ldc, ep, [&](int64_t n) { quad_tile<NB, MV>(M, K, panel, bt, ldb, c, ldc, n, ep); });
 }
 
 }  // namespace
