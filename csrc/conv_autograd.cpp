@@ -9,6 +9,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "backward_op_scope.h"
 #include "cpu/gemm/activation.h"
 #include "linear.h"  // parse_activation
 
@@ -50,6 +51,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> call_conv_backward(const at::Tens
                        .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
                            const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, Ints, Ints,
                            Ints, int64_t, c10::string_view, std::array<bool, 3>)>();
+  BackwardOpScope below_autograd;  // see backward_op_scope.h
   return op.call(grad, input, weight, saved, stride, padding, dilation, groups, act, mask);
 }
 

@@ -9,6 +9,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "backward_op_scope.h"
 #include "cpu/gemm/activation.h"
 #include "linear.h"
 
@@ -46,6 +47,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> call_linear_backward(
                        .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
                            const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                            c10::string_view, std::array<bool, 3>)>();
+  BackwardOpScope below_autograd;  // see backward_op_scope.h
   return op.call(grad, input, weight, saved, act, mask);
 }
 

@@ -5,6 +5,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "backward_op_scope.h"
 #include "rnn.h"
 
 namespace fastnn {
@@ -40,6 +41,7 @@ BackwardOut call_backward(c10::string_view mode, const OptTensor& grad_output, c
                                           const at::Tensor&, const OptTensor&, const at::Tensor&, const OptTensor&,
                                           const at::Tensor&, const at::Tensor&, const OptTensor&, const at::Tensor&,
                                           const at::Tensor&, bool, std::array<bool, 3>)>();
+  BackwardOpScope below_autograd;  // see backward_op_scope.h
   return op.call(mode, grad_output, grad_hy, grad_cy, input, batch_sizes, hx, cx, w_ih, w_hh, w_hr, output,
                  workspace, reverse, mask);
 }

@@ -5,6 +5,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "backward_op_scope.h"
 #include "rnn_cell.h"
 
 namespace fastnn {
@@ -34,6 +35,7 @@ CellGradOut call_cell_backward(c10::string_view mode, const OptTensor& grad_hy, 
                        .typed<CellGradOut(c10::string_view, const OptTensor&, const OptTensor&, const at::Tensor&,
                                           const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
                                           const at::Tensor&, const at::Tensor&, std::array<bool, 4>)>();
+  BackwardOpScope below_autograd;  // see backward_op_scope.h
   return op.call(mode, grad_hy, grad_cy, input, hx, cx, w_ih, w_hh, hy, workspace, mask);
 }
 
