@@ -237,9 +237,9 @@ def test_settled_c_heap_keeps_per_call_blocks_and_stops_page_faults():
         del env[name]  # glibc's defaults, as a plain `python -m fastnn.bench` gets them
     per_call = 12 << 20
     # Not every fresh process starts unsettled: one in which a large block happened to be freed while
-    # torch loaded is settled already. That varies from run to run (about 1 process in 6 here; all 5
-    # in one CI run), so up to 5 processes are tried for one that is not, and every one of them must
-    # be settled after settle_c_heap.
+    # torch loaded is settled already. That varies from run to run (about 1 process in 6 here; in one
+    # CI run none of 5 showed per-call page faults), so up to 5 processes are tried for one that is
+    # not, and every one of them must be settled after settle_c_heap.
     seen = []
     for _ in range(5):
         proc = subprocess.run([sys.executable, "-c", HEAP_BEFORE_AND_AFTER_SETTLING], capture_output=True,
