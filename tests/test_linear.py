@@ -73,10 +73,12 @@ def test_parity_across_gemm_blocking(dtype, m, k, n):
 
 
 # Weight gradients of at least 1 MiB from one K block (batch <= 512 floats) are written with
-# non-temporal stores (Epilogue::stream): 64-byte aligned rows (in_features 1024, 512), rows
-# that are not (1000, 700: part of each row plainly), a last strip narrower than the tile
-# (out_features 520, 1030), and a batch of one whole K block (512).
-@pytest.mark.parametrize("m,k,n", [(7, 1024, 512), (33, 1000, 520), (512, 512, 600), (60, 700, 1030)])
+# non-temporal stores (Epilogue::stream), whole aligned tiles straight from the micro-kernel's
+# registers: 64-byte aligned rows (in_features 1024, 512), rows that are not (1000, 700: through
+# the scratch tile), a last strip narrower than the tile (out_features 520, 1030), a batch of one
+# whole K block (512), and in_features 96, whose 32-wide strips run the 12 x 32 kernel.
+@pytest.mark.parametrize("m,k,n", [(7, 1024, 512), (33, 1000, 520), (512, 512, 600), (60, 700, 1030),
+                                   (5, 96, 2800)])
 def test_parity_streamed_weight_grad(m, k, n):
     x = torch.randn(m, k)
     w = torch.randn(n, k) / k ** 0.5

@@ -11,6 +11,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -107,6 +108,12 @@ bool streams(const Epilogue<T>& ep) {
   return ep.stream && std::is_same_v<T, float> && use_avx512();
 }
 
+// Rows starting at p, ldc elements apart, all 64-byte aligned (for non-temporal vector stores).
+template <typename T>
+bool aligned_rows(const T* p, int64_t ldc) {
+  return reinterpret_cast<uintptr_t>(p) % 64 == 0 && (ldc * int64_t(sizeof(T))) % 64 == 0;
+}
+
 // Non-temporal copy of a finished tile (only called where streams() holds).
 template <typename T>
 void stream_out(const T* tile, int64_t ldt, T* c, int64_t ldc, int64_t m, int64_t n) {
@@ -151,6 +158,8 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
   const bool per_strip = !in_place && !b.packed && mblocks == 1;
   T* tailbuf = in_place || per_strip ? thread_buffer_tail<T>(static_cast<size_t>(KC * NR)) : nullptr;
   const bool stream = streams(ep);
+  // a tile streamed straight from the registers skips the epilogue: only when there is none
+  const bool stream_direct = stream && !ep.bias_n && !ep.bias_m && ep.act == Act::None;
 
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     const int64_t ncb = std::min(kNC, n1 - jc);
@@ -182,10 +191,17 @@ void gemm_block(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, const
             const int64_t i0 = ic + ir, j0 = jc + jr;
             const MicroKernelFn<T> kernel = uk.rows[mrb];
             if (stream && !load_c && last && c.cs == 1 && c.one_part(j0, nrb)) {
-              // written once: computed into the L1 scratch tile, then streamed out
+              // written once: straight from the registers with non-temporal stores where the
+              // tile is whole and aligned, else computed into the L1 scratch tile and streamed out
+              T* cptr = c.at(i0, j0);
+              const int64_t ldc = c.row_stride(j0);
+              if (stream_direct && nrb == NR && uk.stream_rows[mrb] && aligned_rows(cptr, ldc)) {
+                uk.stream_rows[mrb](kcb, astrip, bstrip, ldb, cptr, ldc, false);
+                continue;
+              }
               kernel(kcb, astrip, bstrip, ldb, tile, NR, false);
               tile_epilogue(ep, tile, NR, mrb, nrb, i0, j0);
-              stream_out(tile, NR, c.at(i0, j0), c.row_stride(j0), mrb, nrb);
+              stream_out(tile, NR, cptr, ldc, mrb, nrb);
               continue;
             }
             if (c.cs == 1 && nrb == NR && c.one_part(j0, nrb)) {

@@ -27,12 +27,21 @@ struct MicroKernel {
   // width m: a partial last row strip (or a product with M < mr, such as a
   // recurrent step at batch 1) does no work for zero-padded rows.
   MicroKernelFn<T> rows[kMaxMR + 1] = {};
+  // stream_rows[m]: the same tile written to C with non-temporal stores, for a C written once and
+  // not read again soon (weight gradients): C 64-byte aligned, ldc a multiple of 64 bytes, load_c
+  // false. Null where the ISA has none (the caller then streams a finished tile from scratch).
+  MicroKernelFn<T> stream_rows[kMaxMR + 1] = {};
 };
 
-// Fills rows[1..MR] with Kernel<1>..Kernel<MR>.
+// Fills rows[1..MR] (stream_rows[1..MR]) with Kernel<1>..Kernel<MR>.
 template <typename T, template <int> class Kernel, int... I>
 void fill_row_kernels(MicroKernel<T>& k, std::integer_sequence<int, I...>) {
   ((k.rows[I + 1] = &Kernel<I + 1>::run), ...);
+}
+
+template <typename T, template <int> class Kernel, int... I>
+void fill_stream_row_kernels(MicroKernel<T>& k, std::integer_sequence<int, I...>) {
+  ((k.stream_rows[I + 1] = &Kernel<I + 1>::run), ...);
 }
 
 // Per-ISA kernels (defined in microkernel_<isa>.cpp).

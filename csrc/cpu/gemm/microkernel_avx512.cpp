@@ -19,16 +19,19 @@ namespace {
 // 12 x 32 kernel stays for panels packed 32 wide (the recurrent step kernels,
 // and N whose last 64-wide strip would be half empty; see panel_width).
 // PREFETCH: B rows 8 steps ahead, for a B read in place (rows far apart).
-template <int MR, int NV, bool PREFETCH>
+// STREAM: C is written with non-temporal stores (aligned, load_c false) and not fetched first.
+template <int MR, int NV, bool PREFETCH, bool STREAM = false>
 FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                               bool load_c) {
   __m512 acc[MR][NV];
   // C rows are far apart (row stride ldc): fetch them now so the final
   // load/store does not stall on cache misses.
+  if constexpr (!STREAM) {
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * j), _MM_HINT_T0);
+      for (int j = 0; j < NV; ++j) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * j), _MM_HINT_T0);
+  }
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
@@ -56,8 +59,12 @@ FASTNN_AVX512 void f32_kernel(int64_t kc, const float* a, const float* b, int64_
     float* ci = c + i * ldc;
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
-      if (load_c) acc[i][j] = _mm512_add_ps(acc[i][j], _mm512_loadu_ps(ci + 16 * j));
-      _mm512_storeu_ps(ci + 16 * j, acc[i][j]);
+      if constexpr (STREAM) {
+        _mm512_stream_ps(ci + 16 * j, acc[i][j]);
+      } else {
+        if (load_c) acc[i][j] = _mm512_add_ps(acc[i][j], _mm512_loadu_ps(ci + 16 * j));
+        _mm512_storeu_ps(ci + 16 * j, acc[i][j]);
+      }
     }
   }
 }
@@ -111,6 +118,19 @@ struct F32 {
     }
   };
 };
+template <int NV>
+struct F32Stream {
+  template <int MR>
+  struct Rows {
+    static void run(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool) {
+      if (ldb == 16 * NV) {
+        f32_kernel<MR, NV, false, true>(kc, a, b, ldb, c, ldc, false);
+      } else {
+        f32_kernel<MR, NV, true, true>(kc, a, b, ldb, c, ldc, false);
+      }
+    }
+  };
+};
 template <int MR>
 struct F64 {
   static void run(int64_t kc, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
@@ -140,12 +160,14 @@ void stream_fence() { _mm_sfence(); }
 MicroKernel<float> microkernel_f32_avx512() {
   MicroKernel<float> k{6, 64, &F32<4>::Rows<6>::run, "avx512"};
   fill_row_kernels<float, F32<4>::Rows>(k, std::make_integer_sequence<int, 6>{});
+  fill_stream_row_kernels<float, F32Stream<4>::Rows>(k, std::make_integer_sequence<int, 6>{});
   return k;
 }
 
 MicroKernel<float> microkernel_f32_avx512_narrow() {
   MicroKernel<float> k{12, 32, &F32<2>::Rows<12>::run, "avx512"};
   fill_row_kernels<float, F32<2>::Rows>(k, std::make_integer_sequence<int, 12>{});
+  fill_stream_row_kernels<float, F32Stream<2>::Rows>(k, std::make_integer_sequence<int, 12>{});
   return k;
 }
 
