@@ -33,15 +33,10 @@ struct MicroKernel {
   MicroKernelFn<T> stream_rows[kMaxMR + 1] = {};
 };
 
-// Fills rows[1..MR] (stream_rows[1..MR]) with Kernel<1>..Kernel<MR>.
+// Fills table[1..MR] (a MicroKernel's rows or stream_rows) with Kernel<1>..Kernel<MR>.
 template <typename T, template <int> class Kernel, int... I>
-void fill_row_kernels(MicroKernel<T>& k, std::integer_sequence<int, I...>) {
-  ((k.rows[I + 1] = &Kernel<I + 1>::run), ...);
-}
-
-template <typename T, template <int> class Kernel, int... I>
-void fill_stream_row_kernels(MicroKernel<T>& k, std::integer_sequence<int, I...>) {
-  ((k.stream_rows[I + 1] = &Kernel<I + 1>::run), ...);
+void fill_row_kernels(MicroKernelFn<T> (&table)[kMaxMR + 1], std::integer_sequence<int, I...>) {
+  ((table[I + 1] = &Kernel<I + 1>::run), ...);
 }
 
 // Per-ISA kernels (defined in microkernel_<isa>.cpp).

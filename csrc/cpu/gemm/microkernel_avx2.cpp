@@ -54,7 +54,7 @@ struct F32 {
 
 MicroKernel<float> microkernel_f32_avx2() {
   MicroKernel<float> k{6, 16, &F32<6>::run, "avx2"};
-  fill_row_kernels<float, F32>(k, std::make_integer_sequence<int, 6>{});
+  fill_row_kernels<float, F32>(k.rows, std::make_integer_sequence<int, 6>{});
   return k;
 }
 

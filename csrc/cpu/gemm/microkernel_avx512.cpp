@@ -159,21 +159,21 @@ void stream_fence() { _mm_sfence(); }
 
 MicroKernel<float> microkernel_f32_avx512() {
   MicroKernel<float> k{6, 64, &F32<4>::Rows<6>::run, "avx512"};
-  fill_row_kernels<float, F32<4>::Rows>(k, std::make_integer_sequence<int, 6>{});
-  fill_stream_row_kernels<float, F32Stream<4>::Rows>(k, std::make_integer_sequence<int, 6>{});
+  fill_row_kernels<float, F32<4>::Rows>(k.rows, std::make_integer_sequence<int, 6>{});
+  fill_row_kernels<float, F32Stream<4>::Rows>(k.stream_rows, std::make_integer_sequence<int, 6>{});
   return k;
 }
 
 MicroKernel<float> microkernel_f32_avx512_narrow() {
   MicroKernel<float> k{12, 32, &F32<2>::Rows<12>::run, "avx512"};
-  fill_row_kernels<float, F32<2>::Rows>(k, std::make_integer_sequence<int, 12>{});
-  fill_stream_row_kernels<float, F32Stream<2>::Rows>(k, std::make_integer_sequence<int, 12>{});
+  fill_row_kernels<float, F32<2>::Rows>(k.rows, std::make_integer_sequence<int, 12>{});
+  fill_row_kernels<float, F32Stream<2>::Rows>(k.stream_rows, std::make_integer_sequence<int, 12>{});
   return k;
 }
 
 MicroKernel<double> microkernel_f64_avx512() {
   MicroKernel<double> k{8, 16, &F64<8>::run, "avx512"};
-  fill_row_kernels<double, F64>(k, std::make_integer_sequence<int, 8>{});
+  fill_row_kernels<double, F64>(k.rows, std::make_integer_sequence<int, 8>{});
   return k;
 }
 

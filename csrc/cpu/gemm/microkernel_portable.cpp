@@ -45,13 +45,13 @@ struct F64 {
 
 MicroKernel<float> microkernel_f32_portable() {
   MicroKernel<float> k{4, 16, &F32<4>::run, "portable"};
-  fill_row_kernels<float, F32>(k, std::make_integer_sequence<int, 4>{});
+  fill_row_kernels<float, F32>(k.rows, std::make_integer_sequence<int, 4>{});
   return k;
 }
 
 MicroKernel<double> microkernel_f64_portable() {
   MicroKernel<double> k{4, 8, &F64<4>::run, "portable"};
-  fill_row_kernels<double, F64>(k, std::make_integer_sequence<int, 4>{});
+  fill_row_kernels<double, F64>(k.rows, std::make_integer_sequence<int, 4>{});
   return k;
 }
 
