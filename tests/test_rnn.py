@@ -364,6 +364,18 @@ def test_team_kernels_packed_bidirectional(mode, dtype, batch):
 
 
 @pytest.mark.parametrize("mode", list(LAYERS))
+@pytest.mark.parametrize("T,B", [(8, 2), (2, 8), (9, 2), (8, 3)])
+def test_team_kernels_weight_in_place_or_packed(mode, T, B):
+    """float32 sequences of up to 8 steps and 16 rows read W_hh in place, longer ones pack it
+    once (pack_recurrent_weight, rnn_fused.h): both sides of that boundary, both directions."""
+    ref_cls, fast_cls, kw = LAYERS[mode]
+    ref, fast = pair(ref_cls, fast_cls, 24, 80, bidirectional=True, dtype=torch.float32, **kw)
+    x = torch.randn(T, B, 24, requires_grad=True)
+    state, leaves = _states(mode, 2, B, 80, dtype=torch.float32)
+    check_parity(ref, fast, (x, state), torch.float32, leaves=[x, *leaves])
+
+
+@pytest.mark.parametrize("mode", list(LAYERS))
 def test_team_kernels_gradcheck(mode):
     ref_cls, fast_cls, kw = LAYERS[mode]
     fast = fast_cls(3, 64, dtype=F64, **kw)

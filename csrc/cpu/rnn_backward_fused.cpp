@@ -46,10 +46,11 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
         sl.K = pieces.k_width[q];
       }
 
+  const bool pack = T_ > 1 && pack_recurrent_weight<T>(d);  // see rnn_fused.h
   run_team(parts, [&](int64_t pb, int64_t pe, StepFlags& flags) {
     std::vector<typename SlicePieces<T>::Order> order;
     for (int64_t p = pb; p < pe; ++p) {
-      pieces.prepare(p, T_ > 1, d.B);
+      pieces.prepare(p, pack, d.B);
       order.push_back(pieces.order(p, pb, pe));
     }
     std::vector<char> written(pe - pb);

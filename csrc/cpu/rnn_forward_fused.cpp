@@ -42,10 +42,11 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
         sl.K = pieces.k_width[q];
       }
 
+  const bool pack = T_ > 1 && pack_recurrent_weight<T>(d);  // see rnn_fused.h
   run_team(parts, [&](int64_t pb, int64_t pe, StepFlags& flags) {
     std::vector<typename SlicePieces<T>::Order> order;
     for (int64_t p = pb; p < pe; ++p) {
-      pieces.prepare(p, T_ > 1, d.B);  // packed by the worker that uses it
+      pieces.prepare(p, pack, d.B);  // packed by the worker that uses it
       order.push_back(pieces.order(p, pb, pe));
     }
     std::vector<std::vector<T>> a_buf(pieces.kparts);

@@ -14,6 +14,7 @@
 #include <ATen/ATen.h>
 
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "../rnn.h"
@@ -102,6 +103,20 @@ struct SlicePieces {
     return o;
   }
 };
+
+// Whether the workers pack their W_hh slices (once per call) for the step kernels, or the
+// steps read W_hh in place through the GEMM's small-M kernels (float32 on AVX-512: dot,
+// quad and broadcast tiles forward, in-place B strips backward). Packing reads the cold weight
+// from L3 and writes it again (about 50 us per MiB here); the packed step kernels win it back
+// only over enough rows. Measured in one process, 2 threads, LSTM and GRU, H 64-512
+// (benchmarks/kernel_changes_2026-11-28.md, "Eighth session"): up to 8 steps of at most 16 rows
+// in all read in place ran 1-96% faster forward and up to 17% faster forward+backward; 16-24
+// single-row steps were already mixed (-11% to +39%), and 100 steps of 4 rows 12-16% slower.
+template <typename T>
+bool pack_recurrent_weight(const RnnDims& d) {
+  const bool small_m_kernels = std::is_same_v<T, float> && use_avx512();
+  return !(small_m_kernels && d.T <= 8 && d.rows <= 16);
+}
 
 // Forward recurrence. Before the call the input projections are in place:
 // LSTM in ws's gate columns (ld 5H, both biases folded), RNN in out (ld H,
