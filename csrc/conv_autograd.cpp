@@ -82,6 +82,7 @@ variable_list conv_grads(AutogradContext* ctx, const at::Tensor& grad_output, si
   if (mask[0]) out[0] = gi;
   if (mask[1]) out[1] = gw;
   if (mask[2]) out[2] = gb;
+  forbid_double_backward(out, {grad_output, saved[0], saved[1]}, "fastnn.Conv1d/Conv2d (fastnn::conv2d)");
   return out;
 }
 

@@ -65,6 +65,7 @@ variable_list linear_grads(AutogradContext* ctx, const at::Tensor& grad_output) 
   if (mask[0]) out[0] = gi;
   if (mask[1]) out[1] = gw;
   if (mask[2]) out[2] = gb;
+  forbid_double_backward(out, {grad_output, saved[0], saved[1]}, "fastnn.Linear (fastnn::linear)");
   return out;
 }
 

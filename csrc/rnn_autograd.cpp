@@ -96,6 +96,8 @@ struct RnnLayerFunction : public torch::autograd::Function<RnnLayerFunction> {
     if (needs(kWhr)) out[kWhr] = gw_hr;
     if (needs(kBih)) out[kBih] = gb_ih;
     if (needs(kBhh)) out[kBhh] = gb_hh;
+    forbid_double_backward(out, {grads[0], grads[1], grads[2], s[0], s[2], s[3], s[4], s[5], s[6]},
+                           "fastnn.LSTM/GRU/RNN (fastnn::rnn_layer)");
     return out;
   }
 };

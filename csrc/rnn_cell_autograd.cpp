@@ -84,6 +84,8 @@ struct RnnCellFunction : public torch::autograd::Function<RnnCellFunction> {
     if (needs(kWhh)) out[kWhh] = gw_hh;
     if (needs(kBih)) out[kBih] = gb_ih;
     if (needs(kBhh)) out[kBhh] = gb_hh;
+    forbid_double_backward(out, {grads[0], grads[1], s[0], s[1], s[2], s[3], s[4]},
+                           "fastnn.LSTMCell/GRUCell/RNNCell (fastnn::rnn_cell)");
     return out;
   }
 };
