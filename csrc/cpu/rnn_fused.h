@@ -110,8 +110,10 @@ struct SlicePieces {
 // from L3 and writes it again (about 50 us per MiB here); the packed step kernels win it back
 // only over enough rows. Measured in one process, 2 threads, LSTM and GRU, H 64-512
 // (benchmarks/kernel_changes_2026-11-28.md, "Eighth session"): up to 8 steps of at most 16 rows
-// in all read in place ran 1-96% faster forward and up to 17% faster forward+backward; 16-24
-// single-row steps were already mixed (-11% to +39%), and 100 steps of 4 rows 12-16% slower.
+// in all read in place ran -1% to +96% faster forward (all but one of 56 shapes faster); 16-24
+// single-row steps were already mixed (-11% to +39%), and 100 steps of 4 rows 12-16% slower. This
+// rule against packing always: forward 4-64% and forward+backward 5-23% faster at 8x1, 8x2, 4x4
+// and 2x8 steps x batch.
 template <typename T>
 bool pack_recurrent_weight(const RnnDims& d) {
   const bool small_m_kernels = std::is_same_v<T, float> && use_avx512();
