@@ -408,3 +408,27 @@ def test_team_kernels_whole_weight_slices(mode, hidden):
     x = torch.randn(4, 2, 8, dtype=F64, requires_grad=True)
     state, leaves = _states(mode, 1, 2, hidden, dtype=F64)
     check_parity(ref, fast, (x, state), F64, leaves=[x, *leaves])
+
+
+@pytest.mark.parametrize("mode", list(LAYERS))
+@pytest.mark.parametrize("dtype", [F64, torch.float32])
+@pytest.mark.parametrize("packed", [False, True])
+def test_input_grad_alongside_recurrence(mode, dtype, packed):
+    """Two threads, batch 4-12, 50+ steps, a small W_hh: one thread runs the backward recurrence and
+    the other the input gradient of the steps it has finished (pipelined_input_grad,
+    rnn_backward.cpp). Both directions, full and variable-length batches: same results."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ref_cls, fast_cls, kw = LAYERS[mode]
+        ref, fast = pair(ref_cls, fast_cls, 24, 40, num_layers=2, bidirectional=True, dtype=dtype, **kw)
+        if packed:  # batch sizes 9 down to 5 over the steps: chunks end inside a step's rows
+            lengths = [61, 53, 60, 50, 58, 55, 52, 61, 57]
+            seqs = [torch.randn(n, 24, dtype=dtype, requires_grad=True) for n in lengths]
+            inputs, leaves = (pack_sequence(seqs, enforce_sorted=False),), seqs
+        else:
+            x = torch.randn(57, 6, 24, dtype=dtype, requires_grad=True)
+            inputs, leaves = (x,), [x]
+        check_parity(ref, fast, inputs, dtype, leaves=leaves, retain=packed)
+    finally:
+        torch.set_num_threads(old)

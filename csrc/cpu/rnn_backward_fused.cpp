@@ -21,7 +21,7 @@ inline void add_row(const T* src, T* dst, int64_t n) {
 template <typename T>
 void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const T* out, const T* ws,
                     const T* grad_out, const T* h_prev_all, const T* cx, T* dh_state, T* dc_state, T* dgx,
-                    T* dgh, T* db_ih, T* db_hh) {
+                    T* dgh, T* db_ih, T* db_hh, std::atomic<int64_t>* progress) {
   const int64_t H = d.H, B = d.B, G = d.gates * H, T_ = d.T;
   const bool lstm = d.mode == RnnMode::LSTM, gru = d.mode == RnnMode::GRU;
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
@@ -100,6 +100,7 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
       // the rows of step s are written once, so the others may read them while this worker goes on
       const int64_t done = T_ - s;
       flags.publish(pb, pe, done);
+      if (progress && parts == 1) progress->store(done, std::memory_order_release);
       // 2. own columns of dh_prev = dgates @ W_hh (GRU adds to its direct term dh * z),
       // first over the pieces of own units' gate gradients, then the others'
       const bool odd = s % 2 == 1;
@@ -127,9 +128,9 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
 
 template void fused_backward<float>(const RnnDims&, bool, const at::Tensor&, const float*, const float*,
                                     const float*, const float*, const float*, float*, float*, float*, float*,
-                                    float*, float*);
+                                    float*, float*, std::atomic<int64_t>*);
 template void fused_backward<double>(const RnnDims&, bool, const at::Tensor&, const double*, const double*,
                                      const double*, const double*, const double*, double*, double*, double*,
-                                     double*, double*, double*);
+                                     double*, double*, double*, std::atomic<int64_t>*);
 
 }  // namespace fastnn::cpu::rnn

@@ -13,6 +13,7 @@
 
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <optional>
 #include <type_traits>
 #include <vector>
@@ -134,9 +135,11 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
 // db_ih / db_hh (optional, [gates * H]): set to the column sums of dgx / dgh, the bias
 // gradients, summed while each step's rows are still in the worker's L1 (a pass over all
 // of dgx afterwards reads it back from L3: measured 90-100 us at LSTM 100,4,256->256).
+// progress (optional): set to the number of steps whose gate gradients are written, after each
+// step, for a thread that consumes them meanwhile (see rnn_backward.cpp).
 template <typename T>
 void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const T* out, const T* ws,
                     const T* grad_out, const T* h_prev_all, const T* cx, T* dh_state, T* dc_state, T* dgx,
-                    T* dgh, T* db_ih = nullptr, T* db_hh = nullptr);
+                    T* dgh, T* db_ih = nullptr, T* db_hh = nullptr, std::atomic<int64_t>* progress = nullptr);
 
 }  // namespace fastnn::cpu::rnn
