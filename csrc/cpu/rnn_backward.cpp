@@ -152,8 +152,13 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
       at::parallel_for(0, 2, 1, [&](int64_t b, int64_t e) {
         for (int64_t wk = b; wk < e; ++wk) {
           if (wk == 0) {
-            cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx,
-                                        gru ? dgh : nullptr, db_ih, db_hh, &progress);
+            try {
+              cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx,
+                                          gru ? dgh : nullptr, db_ih, db_hh, &progress);
+            } catch (...) {  // release the other thread, which waits for every step, then report
+              progress.store(d.T, std::memory_order_release);
+              throw;
+            }
             progress.store(d.T, std::memory_order_release);
           } else {
             input_grad_follower<T>(d, reverse, progress, dgx, w_ih, g.input.data_ptr<T>());
