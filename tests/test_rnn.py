@@ -348,18 +348,22 @@ def test_op_errors(changes, match):
         _op_error(**changes)
 
 
-# ---- the team-parallel and small-batch kernels (hidden >= 64 splits units over threads) --------
+# ---- the team-parallel and small-batch kernels ---------------------------------------------------
+# Two workers split a sequence's hidden units once W_hh has 48K elements (recurrence_split_work,
+# rnn_fused.h): these sizes are the smallest round ones that split; smaller run on one worker.
+TEAM_HIDDEN = {"lstm": 128, "gru": 128, "rnn_tanh": 224, "rnn_relu": 224}
 
 @pytest.mark.parametrize("mode", list(LAYERS))
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("batch", [1, 3, 6, 11])
 def test_team_kernels_packed_bidirectional(mode, dtype, batch):
     ref_cls, fast_cls, kw = LAYERS[mode]
-    ref, fast = pair(ref_cls, fast_cls, 24, 80, bidirectional=True, dtype=dtype, **kw)
+    H = TEAM_HIDDEN[mode]
+    ref, fast = pair(ref_cls, fast_cls, 24, H, bidirectional=True, dtype=dtype, **kw)
     lengths = [7, 3, 7, 5, 1, 6, 2, 7, 4, 4, 2][:batch]
     seqs = [torch.randn(n, 24, dtype=dtype, requires_grad=True) for n in lengths]
     packed = pack_sequence(seqs, enforce_sorted=False)
-    state, leaves = _states(mode, 2, batch, 80, dtype=dtype)
+    state, leaves = _states(mode, 2, batch, H, dtype=dtype)
     check_parity(ref, fast, (packed, state), dtype, leaves=[*seqs, *leaves], retain=True)
 
 
@@ -369,16 +373,17 @@ def test_team_kernels_weight_in_place_or_packed(mode, T, B):
     """float32 sequences of up to 8 steps and 16 rows read W_hh in place, longer ones pack it
     once (pack_recurrent_weight, rnn_fused.h): both sides of that boundary, both directions."""
     ref_cls, fast_cls, kw = LAYERS[mode]
-    ref, fast = pair(ref_cls, fast_cls, 24, 80, bidirectional=True, dtype=torch.float32, **kw)
+    H = TEAM_HIDDEN[mode]
+    ref, fast = pair(ref_cls, fast_cls, 24, H, bidirectional=True, dtype=torch.float32, **kw)
     x = torch.randn(T, B, 24, requires_grad=True)
-    state, leaves = _states(mode, 2, B, 80, dtype=torch.float32)
+    state, leaves = _states(mode, 2, B, H, dtype=torch.float32)
     check_parity(ref, fast, (x, state), torch.float32, leaves=[x, *leaves])
 
 
 @pytest.mark.parametrize("mode", list(LAYERS))
 def test_team_kernels_gradcheck(mode):
     ref_cls, fast_cls, kw = LAYERS[mode]
-    fast = fast_cls(3, 64, dtype=F64, **kw)
+    fast = fast_cls(3, TEAM_HIDDEN[mode], dtype=F64, **kw)
     x = torch.randn(3, 2, 3, dtype=F64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: fast(x)[0], (x,))
 
@@ -392,7 +397,7 @@ def test_team_kernels_any_thread_count(threads):
     try:
         for mode in ("lstm", "gru"):
             ref_cls, fast_cls, kw = LAYERS[mode]
-            ref, fast = pair(ref_cls, fast_cls, 16, 96, bidirectional=True, dtype=torch.float32, **kw)
+            ref, fast = pair(ref_cls, fast_cls, 16, TEAM_HIDDEN[mode], bidirectional=True, dtype=torch.float32, **kw)
             x = torch.randn(5, 3, 16, requires_grad=True)
             check_parity(ref, fast, (x,), torch.float32, leaves=[x])
     finally:

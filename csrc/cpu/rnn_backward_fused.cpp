@@ -26,7 +26,7 @@ void fused_backward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, cons
   const bool lstm = d.mode == RnnMode::LSTM, gru = d.mode == RnnMode::GRU;
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
   const Steps steps{d, reverse};
-  const UnitSplit split(H, B * G * H);
+  const UnitSplit split(H, recurrence_split_work(d));
   const int64_t parts = split.parts;
 
   at::Tensor dh_t = empty_cached({B, H}, w_hh.options());       // dh of the current step, own columns

@@ -18,7 +18,7 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
   const bool lstm = d.mode == RnnMode::LSTM, gru = d.mode == RnnMode::GRU;
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
   const Steps steps{d, reverse};
-  const UnitSplit split(H, B * G * H * H);
+  const UnitSplit split(H, recurrence_split_work(d));
   const int64_t parts = split.parts;
 
   // h double buffer (the first step, and every step of a reverse direction): step s reads
