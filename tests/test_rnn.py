@@ -418,15 +418,20 @@ def test_team_kernels_whole_weight_slices(mode, hidden):
 @pytest.mark.parametrize("mode", list(LAYERS))
 @pytest.mark.parametrize("dtype", [F64, torch.float32])
 @pytest.mark.parametrize("packed", [False, True])
-def test_input_grad_alongside_recurrence(mode, dtype, packed):
-    """Two threads, batch 4-12, 50+ steps, a small W_hh: one thread runs the backward recurrence and
-    the other the input gradient of the steps it has finished (pipelined_input_grad,
-    rnn_backward.cpp). Both directions, full and variable-length batches: same results."""
+@pytest.mark.parametrize("hidden", [40, 128])
+def test_work_alongside_recurrence(mode, dtype, packed, hidden):
+    """Two threads: one runs a recurrence, the other the GEMM beside it. hidden 40 (and RNN 128):
+    the recurrence runs on one worker, and the other thread projects the steps ahead of it
+    (forward) and computes the input gradient of the steps behind it (backward;
+    recurrence_leaves_a_thread, rnn_fused.h). LSTM and GRU at 128 with batch 4-12 and 50+ steps: the
+    backward recurrence alone, the input gradient beside it (pipelined_input_grad,
+    rnn_backward.cpp). Both directions, full and variable-length batches whose chunks end inside a
+    step's rows: same results."""
     old = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         ref_cls, fast_cls, kw = LAYERS[mode]
-        ref, fast = pair(ref_cls, fast_cls, 24, 40, num_layers=2, bidirectional=True, dtype=dtype, **kw)
+        ref, fast = pair(ref_cls, fast_cls, 24, hidden, num_layers=2, bidirectional=True, dtype=dtype, **kw)
         if packed:  # batch sizes 9 down to 5 over the steps: chunks end inside a step's rows
             lengths = [61, 53, 60, 50, 58, 55, 52, 61, 57]
             seqs = [torch.randn(n, 24, dtype=dtype, requires_grad=True) for n in lengths]

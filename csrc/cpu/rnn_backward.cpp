@@ -60,8 +60,12 @@ using cpu::rnn::cols_of;
 //           B=2 H=256 -5%; T=20 -1%; B=16 no change.
 // Hence: W_hh at most 1 MiB, batch 4-12, at least 50 steps, I >= H/2 (the GEMM that fills the
 // second thread must be as large as the recurrence), exactly two threads (the measured case).
+// A recurrence that runs on one worker anyway (recurrence_split_work) always leaves the second
+// thread free for it.
 bool pipelined_input_grad(const RnnDims& d, bool fused, bool input_grad, int64_t elem_bytes) {
-  return fused && input_grad && !at::in_parallel_region() && at::get_num_threads() == 2 &&
+  if (!fused || !input_grad) return false;
+  if (cpu::rnn::recurrence_leaves_a_thread(d)) return true;
+  return !at::in_parallel_region() && at::get_num_threads() == 2 &&
          d.gates * d.H * d.H * elem_bytes <= (int64_t(1) << 20) && d.B >= 4 && d.B <= 12 && d.T >= 50 &&
          2 * d.I >= d.H;
 }
@@ -147,7 +151,7 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
   if (fused) {
     T* db_ih = mask[2] ? g.b_ih.data_ptr<T>() : nullptr;
     T* db_hh = mask[2] && gru ? g.b_hh.data_ptr<T>() : nullptr;
-    if (pipeline) {
+    if (pipeline) {  // (the recurrence is part 0: a single thread running both in order finishes it first)
       std::atomic<int64_t> progress{0};
       at::parallel_for(0, 2, 1, [&](int64_t b, int64_t e) {
         for (int64_t wk = b; wk < e; ++wk) {

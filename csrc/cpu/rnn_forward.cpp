@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <atomic>
+
 #include <tuple>
 
 #include "../rnn.h"
@@ -60,15 +62,46 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   } else {
     in_out = {o, H, 1};  // pre-activations straight into the output
   }
-  gemm<T>(rows, G, d.I, RowSource<T>::view(x.data_ptr<T>(), d.I, 1), rows_of<T>(w_ih), in_out, ep_in);
+  const auto project_rows = [&](int64_t r0, int64_t r1, bool parallel) {
+    OutView<T> part = in_out;
+    part.data += r0 * in_out.rs;
+    gemm<T>(r1 - r0, G, d.I, RowSource<T>::view(x.data_ptr<T>() + r0 * d.I, d.I, 1), rows_of<T>(w_ih), part,
+            ep_in, parallel);
+  };
+  const at::Tensor bhh = has_bias && d.mode == RnnMode::GRU ? b_hh.contiguous() : at::Tensor();
+  const T* bhh_p = bhh.defined() ? bhh.data_ptr<T>() : nullptr;
+  const T* xproj_p = xproj.defined() ? xproj.data_ptr<T>() : nullptr;
+  if (!proj && d.T > 1 && cpu::rnn::recurrence_leaves_a_thread(d)) {
+    // the recurrence runs on one worker: the other thread projects the steps ahead of it (the
+    // projection is part 0, so that a single thread running both parts in order cannot wait on
+    // itself)
+    std::atomic<int64_t> projected{0};
+    at::parallel_for(0, 2, 1, [&](int64_t b, int64_t e) {
+      for (int64_t wk = b; wk < e; ++wk) {
+        if (wk == 0) {
+          try {
+            cpu::rnn::for_step_chunks(d, reverse, [&](int64_t r0, int64_t r1, int64_t steps_done) {
+              project_rows(r0, r1, /*parallel=*/false);
+              projected.store(steps_done, std::memory_order_release);
+            });
+          } catch (...) {  // release the recurrence, which waits for every step, then report
+            projected.store(d.T, std::memory_order_release);
+            throw;
+          }
+        } else {
+          cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh_p, xproj_p, o, w, h_state, c_state, &projected);
+        }
+      }
+    });
+    return;
+  }
+  project_rows(0, rows, /*parallel=*/true);
 
   // 2. recurrence: a team of workers over hidden-unit slices for sequences;
   // single steps (T = 1) and projections step by step with the GEMM threaded inside
   // each step (for one step the team buys nothing)
-  const at::Tensor bhh = has_bias && d.mode == RnnMode::GRU ? b_hh.contiguous() : at::Tensor();
   if (!proj && d.T > 1) {
-    cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh.defined() ? bhh.data_ptr<T>() : nullptr,
-                               xproj.defined() ? xproj.data_ptr<T>() : nullptr, o, w, h_state, c_state);
+    cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh_p, xproj_p, o, w, h_state, c_state);
     return;
   }
   const StepGemm<T> hidden(rows_of<T>(w_hh), G, P, d.T);

@@ -13,7 +13,7 @@ namespace fastnn::cpu::rnn {
 
 template <typename T>
 void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const T* b_hh, const T* xproj, T* out,
-                   T* ws, T* hy, T* cy) {
+                   T* ws, T* hy, T* cy, const std::atomic<int64_t>* projected) {
   const int64_t H = d.H, B = d.B, G = d.gates, T_ = d.T;
   const bool lstm = d.mode == RnnMode::LSTM, gru = d.mode == RnnMode::GRU;
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
@@ -53,6 +53,7 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
     std::vector<const T*> a_packed(pieces.kparts);
     for (int64_t s = 0; s < T_; ++s) {
       const int64_t t = steps.time(s), n = d.batch_sizes[t], r0 = d.offsets[t];
+      if (projected) spin_until([&] { return projected->load(std::memory_order_acquire) > s; });
       // h_prev: forwards in time, every row of step t also ran at t - 1 (batch sizes never
       // grow), so the previous step's output rows ARE h_prev: read them in place, with no
       // copy and no shared buffer whose lines the other core must give up before each
@@ -129,8 +130,8 @@ void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const
 }
 
 template void fused_forward<float>(const RnnDims&, bool, const at::Tensor&, const float*, const float*, float*,
-                                   float*, float*, float*);
+                                   float*, float*, float*, const std::atomic<int64_t>*);
 template void fused_forward<double>(const RnnDims&, bool, const at::Tensor&, const double*, const double*,
-                                    double*, double*, double*, double*);
+                                    double*, double*, double*, double*, const std::atomic<int64_t>*);
 
 }  // namespace fastnn::cpu::rnn

@@ -22,6 +22,7 @@
 #include "gemm/gemm.h"
 #include "gemm/microkernel.h"
 #include "rnn_small_gemm.h"
+#include "rnn_steps.h"
 #include "rnn_team.h"
 
 namespace fastnn::cpu::rnn {
@@ -117,6 +118,34 @@ inline int64_t recurrence_split_work(const RnnDims& d) {
   return d.B * d.gates * d.H * d.H;
 }
 
+// With two threads and a recurrence on one worker (above), the other thread is free while it
+// runs: it computes the input projection of the steps ahead (rnn_forward.cpp) and, backwards,
+// the input gradient of the steps behind (rnn_backward.cpp). Only while input_size <= 2 hidden,
+// so that one thread's GEMM keeps pace with the recurrence (LSTM 100,8,512->64 ran 17% slower
+// forward with it).
+inline bool recurrence_leaves_a_thread(const RnnDims& d) {
+  return recurrence_split_work(d) == 0 && d.I <= 2 * d.H && !at::in_parallel_region() &&
+         at::get_num_threads() == 2;
+}
+
+// Calls fn(r0, r1, steps) for consecutive runs of steps in processing order (`reverse` as in
+// Steps): rows [r0, r1) hold the run's steps, `steps` counts the steps done with it. The first run
+// covers 8+ rows (so that its consumer starts early), the others 32+ (a GEMM's worth).
+template <typename F>
+void for_step_chunks(const RnnDims& d, bool reverse, const F& fn) {
+  const Steps steps{d, reverse};
+  int64_t first = 0, rows = 0, min_rows = 8;
+  for (int64_t s = 0; s < d.T; ++s) {
+    rows += d.batch_sizes[steps.time(s)];
+    if (rows < min_rows && s + 1 < d.T) continue;
+    const int64_t lo = std::min(steps.time(first), steps.time(s)), hi = std::max(steps.time(first), steps.time(s));
+    fn(d.offsets[lo], hi + 1 < d.T ? d.offsets[hi + 1] : d.rows, s + 1);
+    first = s + 1;
+    rows = 0;
+    min_rows = 32;
+  }
+}
+
 // Whether the workers pack their W_hh slices (once per call) for the step kernels, or the
 // steps read W_hh in place through the GEMM's small-M kernels (float32 on AVX-512: dot,
 // quad and broadcast tiles forward, in-place B strips backward). Packing reads the cold weight
@@ -137,9 +166,11 @@ bool pack_recurrent_weight(const RnnDims& d) {
 // LSTM in ws's gate columns (ld 5H, both biases folded), RNN in out (ld H,
 // both biases), GRU in xproj (ld 3H, b_ih; b_hh comes in here). hy starts as
 // hx; cy starts as cx (LSTM).
+// projected (optional): the number of steps, in processing order, whose input projections are in
+// place; step s waits for it to pass s (another thread projects them meanwhile, rnn_forward.cpp).
 template <typename T>
 void fused_forward(const RnnDims& d, bool reverse, const at::Tensor& w_hh, const T* b_hh, const T* xproj, T* out,
-                   T* ws, T* hy, T* cy);
+                   T* ws, T* hy, T* cy, const std::atomic<int64_t>* projected = nullptr);
 
 // Backward recurrence. dh_state starts as grad_hy and ends as grad_hx;
 // dc_state likewise (LSTM). Writes the gate gradients of every row into dgx
