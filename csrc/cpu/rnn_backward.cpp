@@ -77,7 +77,8 @@ template <typename T>
 void input_grad_follower(const RnnDims& d, bool reverse, const std::atomic<int64_t>& progress, const T* dgx,
                          const at::Tensor& w_ih, T* grad_input) {
   const int64_t G = d.gates * d.H, min_rows = 32;
-  const auto row_end = [&](int64_t t) { return t + 1 < d.T ? d.offsets[t + 1] : d.rows; };
+  // the backward recurrence processes the steps in the reverse of the forward's order
+  const auto rows_done = [&](int64_t s0, int64_t s1) { return cpu::rnn::rows_of_steps(d, !reverse, s0, s1); };
   Epilogue<T> ep;
   int64_t done = 0;  // steps whose rows are written
   while (done < d.T) {
@@ -85,12 +86,11 @@ void input_grad_follower(const RnnDims& d, bool reverse, const std::atomic<int64
     cpu::rnn::spin_until([&] {
       avail = progress.load(std::memory_order_acquire);
       if (avail >= d.T) return true;
-      const int64_t r0 = reverse ? d.offsets[done] : d.offsets[d.T - avail];
-      const int64_t r1 = reverse ? d.offsets[avail] : row_end(d.T - 1 - done);
-      return avail > done && r1 - r0 >= min_rows;
+      if (avail <= done) return false;
+      const auto [r0, r1] = rows_done(done, avail);
+      return r1 - r0 >= min_rows;
     });
-    const int64_t r0 = reverse ? d.offsets[done] : d.offsets[d.T - avail];
-    const int64_t r1 = reverse ? (avail < d.T ? d.offsets[avail] : d.rows) : row_end(d.T - 1 - done);
+    const auto [r0, r1] = rows_done(done, std::min(avail, d.T));
     gemm<T>(r1 - r0, d.I, G, RowSource<T>::view(dgx + r0 * G, G, 1), cols_of<T>(w_ih),
             {grad_input + r0 * d.I, d.I, 1}, ep, /*parallel=*/false);
     done = avail;
@@ -151,24 +151,15 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
   if (fused) {
     T* db_ih = mask[2] ? g.b_ih.data_ptr<T>() : nullptr;
     T* db_hh = mask[2] && gru ? g.b_hh.data_ptr<T>() : nullptr;
-    if (pipeline) {  // (the recurrence is part 0: a single thread running both in order finishes it first)
+    if (pipeline) {
       std::atomic<int64_t> progress{0};
-      at::parallel_for(0, 2, 1, [&](int64_t b, int64_t e) {
-        for (int64_t wk = b; wk < e; ++wk) {
-          if (wk == 0) {
-            try {
-              cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx,
-                                          gru ? dgh : nullptr, db_ih, db_hh, &progress);
-            } catch (...) {  // release the other thread, which waits for every step, then report
-              progress.store(d.T, std::memory_order_release);
-              throw;
-            }
-            progress.store(d.T, std::memory_order_release);
-          } else {
-            input_grad_follower<T>(d, reverse, progress, dgx, w_ih, g.input.data_ptr<T>());
-          }
-        }
-      });
+      cpu::rnn::run_beside(
+          progress, d.T,
+          [&] {
+            cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx,
+                                        gru ? dgh : nullptr, db_ih, db_hh, &progress);
+          },
+          [&] { input_grad_follower<T>(d, reverse, progress, dgx, w_ih, g.input.data_ptr<T>()); });
     } else {
       cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx,
                                   gru ? dgh : nullptr, db_ih, db_hh);

@@ -72,27 +72,17 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   const T* bhh_p = bhh.defined() ? bhh.data_ptr<T>() : nullptr;
   const T* xproj_p = xproj.defined() ? xproj.data_ptr<T>() : nullptr;
   if (!proj && d.T > 1 && cpu::rnn::recurrence_leaves_a_thread(d)) {
-    // the recurrence runs on one worker: the other thread projects the steps ahead of it (the
-    // projection is part 0, so that a single thread running both parts in order cannot wait on
-    // itself)
+    // the recurrence runs on one worker: the other thread projects the steps ahead of it
     std::atomic<int64_t> projected{0};
-    at::parallel_for(0, 2, 1, [&](int64_t b, int64_t e) {
-      for (int64_t wk = b; wk < e; ++wk) {
-        if (wk == 0) {
-          try {
-            cpu::rnn::for_step_chunks(d, reverse, [&](int64_t r0, int64_t r1, int64_t steps_done) {
-              project_rows(r0, r1, /*parallel=*/false);
-              projected.store(steps_done, std::memory_order_release);
-            });
-          } catch (...) {  // release the recurrence, which waits for every step, then report
-            projected.store(d.T, std::memory_order_release);
-            throw;
-          }
-        } else {
-          cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh_p, xproj_p, o, w, h_state, c_state, &projected);
-        }
-      }
-    });
+    cpu::rnn::run_beside(
+        projected, d.T,
+        [&] {
+          cpu::rnn::for_step_chunks(d, reverse, [&](int64_t r0, int64_t r1, int64_t steps_done) {
+            project_rows(r0, r1, /*parallel=*/false);
+            projected.store(steps_done, std::memory_order_release);
+          });
+        },
+        [&] { cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh_p, xproj_p, o, w, h_state, c_state, &projected); });
     return;
   }
   project_rows(0, rows, /*parallel=*/true);

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <optional>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../rnn.h"
@@ -128,9 +129,17 @@ inline bool recurrence_leaves_a_thread(const RnnDims& d) {
          at::get_num_threads() == 2;
 }
 
-// Calls fn(r0, r1, steps) for consecutive runs of steps in processing order (`reverse` as in
-// Steps): rows [r0, r1) hold the run's steps, `steps` counts the steps done with it. The first run
-// covers 8+ rows (so that its consumer starts early), the others 32+ (a GEMM's worth).
+// The rows [first, second) that hold the steps [s0, s1) of the processing order (`reverse` as in
+// Steps): forwards in time a prefix of the rows grows, backwards a suffix.
+inline std::pair<int64_t, int64_t> rows_of_steps(const RnnDims& d, bool reverse, int64_t s0, int64_t s1) {
+  const Steps steps{d, reverse};
+  const int64_t lo = std::min(steps.time(s0), steps.time(s1 - 1)), hi = std::max(steps.time(s0), steps.time(s1 - 1));
+  return {d.offsets[lo], hi + 1 < d.T ? d.offsets[hi + 1] : d.rows};
+}
+
+// Calls fn(r0, r1, steps) for consecutive runs of steps in processing order: rows [r0, r1) hold
+// the run's steps, `steps` counts the steps done with it. The first run covers 8+ rows (so that its
+// consumer starts early), the others 32+ (a GEMM's worth).
 template <typename F>
 void for_step_chunks(const RnnDims& d, bool reverse, const F& fn) {
   const Steps steps{d, reverse};
@@ -138,8 +147,8 @@ void for_step_chunks(const RnnDims& d, bool reverse, const F& fn) {
   for (int64_t s = 0; s < d.T; ++s) {
     rows += d.batch_sizes[steps.time(s)];
     if (rows < min_rows && s + 1 < d.T) continue;
-    const int64_t lo = std::min(steps.time(first), steps.time(s)), hi = std::max(steps.time(first), steps.time(s));
-    fn(d.offsets[lo], hi + 1 < d.T ? d.offsets[hi + 1] : d.rows, s + 1);
+    const auto [r0, r1] = rows_of_steps(d, reverse, first, s + 1);
+    fn(r0, r1, s + 1);
     first = s + 1;
     rows = 0;
     min_rows = 32;

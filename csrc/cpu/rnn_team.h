@@ -85,6 +85,30 @@ struct UnitSplit {
   int64_t width(int64_t part) const { return std::min(H, (part + 1) * chunk) - part * chunk; }
 };
 
+// Runs produce() and consume() side by side on two threads, where consume() waits on `progress`
+// for produce()'s results (a recurrence beside the GEMM that feeds it or follows it). produce() is
+// part 0: a region run by one thread calls it first, so consume() never waits on itself. If
+// produce() throws, progress is set to `total` first, releasing consume(), then the error is
+// reported.
+template <typename Produce, typename Consume>
+void run_beside(std::atomic<int64_t>& progress, int64_t total, const Produce& produce, const Consume& consume) {
+  at::parallel_for(0, 2, 1, [&](int64_t b, int64_t e) {
+    for (int64_t part = b; part < e; ++part) {
+      if (part == 1) {
+        consume();
+        continue;
+      }
+      try {
+        produce();
+      } catch (...) {
+        progress.store(total, std::memory_order_release);
+        throw;
+      }
+      progress.store(total, std::memory_order_release);
+    }
+  });
+}
+
 // Runs fn(part_begin, part_end, flags) on parts [0, parts) in one parallel
 // region, all workers at once (UnitSplit makes no more parts than threads);
 // fn must not throw.
