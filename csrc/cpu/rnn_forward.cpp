@@ -7,12 +7,13 @@
 #include <torch/library.h>
 
 #include <atomic>
-
+#include <chrono>
 #include <tuple>
 
 #include "../rnn.h"
 #include "gemm/activation.h"
 #include "output_cache.h"
+#include "rnn_forward_path.h"
 #include "rnn_fused.h"
 #include "rnn_gates.h"
 #include "rnn_steps.h"
@@ -71,7 +72,14 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   const at::Tensor bhh = has_bias && d.mode == RnnMode::GRU ? b_hh.contiguous() : at::Tensor();
   const T* bhh_p = bhh.defined() ? bhh.data_ptr<T>() : nullptr;
   const T* xproj_p = xproj.defined() ? xproj.data_ptr<T>() : nullptr;
-  if (!proj && d.T > 1 && cpu::rnn::recurrence_leaves_a_thread(d)) {
+  // the recurrence on one worker beside the projection, or on the team after it (rnn_forward_path.h)
+  const cpu::rnn::ForwardPath path = proj ? cpu::rnn::ForwardPath{} : cpu::rnn::pick_forward_path(d, sizeof(T));
+  const auto started = std::chrono::steady_clock::now();
+  const auto record_trial = [&] {
+    if (path.trial >= 0)
+      cpu::rnn::record_forward_trial(path, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  };
+  if (!proj && d.T > 1 && (path.beside || cpu::rnn::recurrence_leaves_a_thread(d))) {
     // the recurrence runs on one worker: the other thread projects the steps ahead of it
     std::atomic<int64_t> projected{0};
     cpu::rnn::run_beside(
@@ -83,6 +91,7 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
           });
         },
         [&] { cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh_p, xproj_p, o, w, h_state, c_state, &projected); });
+    record_trial();
     return;
   }
   project_rows(0, rows, /*parallel=*/true);
@@ -92,6 +101,7 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   // each step (for one step the team buys nothing)
   if (!proj && d.T > 1) {
     cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh_p, xproj_p, o, w, h_state, c_state);
+    record_trial();
     return;
   }
   const StepGemm<T> hidden(rows_of<T>(w_hh), G, P, d.T);
