@@ -7,7 +7,7 @@
 #include "cpu/fma_peak.h"
 #include "cpu/gemm/gemm.h"
 #include "cpu/output_cache.h"
-#include "cpu/rnn_forward_path.h"
+#include "cpu/rnn_path_choice.h"
 #ifdef FASTNN_WITH_CUDA
 #include "cuda/elementwise.h"
 #endif
@@ -23,11 +23,11 @@ PYBIND11_MODULE(_C, m) {
   m.def("output_cache_bytes", &fastnn::cpu::output_cache_bytes,
         "bytes of freed op outputs kept for reuse (see csrc/cpu/output_cache.h)");
   m.def("output_cache_clear", &fastnn::cpu::output_cache_clear, "release the cached output blocks");
-  m.def("set_rnn_forward_path", &fastnn::cpu::rnn::set_forward_path_mode, pybind11::arg("mode"),
-        "how a recurrent forward picks its path where neither always wins: 'auto' (time both on a "
-        "shape's first calls), 'team' or 'beside' (see csrc/cpu/rnn_forward_path.h)");
-  m.def("rnn_forward_path", &fastnn::cpu::rnn::forward_path_mode, "the current mode of set_rnn_forward_path");
-  m.def("rnn_forward_path_choices", &fastnn::cpu::rnn::forward_path_choices,
+  m.def("set_rnn_path", &fastnn::cpu::rnn::set_path_mode, pybind11::arg("mode"),
+        "how a recurrent layer's forward and backward pick their path where neither always wins: "
+        "'auto' (time both on a shape's first calls), 'team' or 'beside' (see csrc/cpu/rnn_path_choice.h)");
+  m.def("rnn_path", &fastnn::cpu::rnn::path_mode, "the current mode of set_rnn_path");
+  m.def("rnn_path_choices", &fastnn::cpu::rnn::path_choices,
         "the shapes timed by the 'auto' mode so far, with both paths' best times and the choice");
 #ifdef FASTNN_WITH_CUDA
   m.attr("cuda_built") = true;

@@ -10,12 +10,14 @@
 #include <torch/library.h>
 
 #include <atomic>
+#include <chrono>
 #include <tuple>
 
 #include "../rnn.h"
 #include "gemm/activation.h"
 #include "output_cache.h"
 #include "rnn_fused.h"
+#include "rnn_path_choice.h"
 #include "rnn_gates.h"
 #include "rnn_steps.h"
 #include "rnn_team.h"
@@ -58,16 +60,21 @@ using cpu::rnn::cols_of;
 //          LSTM B=8 H=128 +13%, H=256 +3.5%; GRU B=8 H=256 +6%; LSTM B=12 H=256 +3%; T=50 B=4 +2%
 //   losses: H=320-512 (the weight slice then outgrows one core's L2) -2% to -28%; B=1 -9%;
 //           B=2 H=256 -5%; T=20 -1%; B=16 no change.
-// Hence: W_hh at most 1 MiB, batch 4-12, at least 50 steps, I >= H/2 (the GEMM that fills the
-// second thread must be as large as the recurrence), exactly two threads (the measured case).
-// A recurrence that runs on one worker anyway (recurrence_split_work) always leaves the second
+// Hence the fixed rule: W_hh at most 1 MiB, batch 4-12, at least 50 steps, I >= H/2 (the GEMM
+// that fills the second thread must be as large as the recurrence), exactly two threads (the
+// measured case). Later measurements found more gains outside it (H=128 batch 1-64 +6% to +16%,
+// H=192 batch 16 +8%, H=256 batch 16 +3%) beside more losses (H=256 batch 32 -1%, I = 2H -8%), so
+// where W_hh is at most 1 MiB, 16+ steps and H/2 <= I <= 2H, the first calls of a shape time both
+// ways and keep the faster (rnn_path_choice.h); the fixed rule stays for deterministic mode. A
+// recurrence that runs on one worker anyway (recurrence_split_work) always leaves the second
 // thread free for it.
-bool pipelined_input_grad(const RnnDims& d, bool fused, bool input_grad, int64_t elem_bytes) {
-  if (!fused || !input_grad) return false;
-  if (cpu::rnn::recurrence_leaves_a_thread(d)) return true;
-  return !at::in_parallel_region() && at::get_num_threads() == 2 &&
-         d.gates * d.H * d.H * elem_bytes <= (int64_t(1) << 20) && d.B >= 4 && d.B <= 12 && d.T >= 50 &&
-         2 * d.I >= d.H;
+cpu::rnn::PathPick pipelined_input_grad(const RnnDims& d, bool fused, bool input_grad, int64_t elem_bytes) {
+  if (!fused || !input_grad) return {};
+  if (cpu::rnn::recurrence_leaves_a_thread(d)) return {true, -1};
+  const bool small = cpu::rnn::two_threads_small_w_hh(d, elem_bytes);
+  const bool fixed = small && d.B >= 4 && d.B <= 12 && d.T >= 50 && 2 * d.I >= d.H;
+  const bool candidate = small && d.T >= 16 && 2 * d.I >= d.H && d.I <= 2 * d.H;
+  return cpu::rnn::pick_path(cpu::rnn::Pass::Backward, d, elem_bytes, candidate, fixed);
 }
 
 // grad_input = dgates_x @ W_ih for the rows of the steps the recurrence has finished, chunk by
@@ -147,7 +154,9 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
 
   const bool fused = !proj && d.T > 1;
-  const bool pipeline = pipelined_input_grad(d, fused, mask[0], sizeof(T));
+  const cpu::rnn::PathPick path = pipelined_input_grad(d, fused, mask[0], sizeof(T));
+  const bool pipeline = path.beside;
+  const auto started = std::chrono::steady_clock::now();
   if (fused) {
     T* db_ih = mask[2] ? g.b_ih.data_ptr<T>() : nullptr;
     T* db_hh = mask[2] && gru ? g.b_hh.data_ptr<T>() : nullptr;
@@ -208,6 +217,7 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
   if (mask[0] && !pipeline)  // grad_input = dgates_x @ W_ih
     gemm<T>(rows, d.I, G, RowSource<T>::view(dgx, G, 1), cols_of<T>(w_ih), {g.input.data_ptr<T>(), d.I, 1},
             ep_set);
+  cpu::rnn::record_trial(path, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (mask[1]) {
     // dW = dgates^T @ operand, one GEMM over all steps each
     const RowSource<T> x_t = RowSource<T>::view(x.data_ptr<T>(), 1, d.I), h_t = RowSource<T>::view(hp, 1, P);

@@ -13,8 +13,8 @@
 #include "../rnn.h"
 #include "gemm/activation.h"
 #include "output_cache.h"
-#include "rnn_forward_path.h"
 #include "rnn_fused.h"
+#include "rnn_path_choice.h"
 #include "rnn_gates.h"
 #include "rnn_steps.h"
 
@@ -72,12 +72,14 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   const at::Tensor bhh = has_bias && d.mode == RnnMode::GRU ? b_hh.contiguous() : at::Tensor();
   const T* bhh_p = bhh.defined() ? bhh.data_ptr<T>() : nullptr;
   const T* xproj_p = xproj.defined() ? xproj.data_ptr<T>() : nullptr;
-  // the recurrence on one worker beside the projection, or on the team after it (rnn_forward_path.h)
-  const cpu::rnn::ForwardPath path = proj ? cpu::rnn::ForwardPath{} : cpu::rnn::pick_forward_path(d, sizeof(T));
+  // the recurrence on one worker beside the projection, or on the team after it (rnn_path_choice.h)
+  const bool candidate = !proj && d.T >= 16 && cpu::rnn::recurrence_split_work(d) > 0 && d.I <= 2 * d.H &&
+                         cpu::rnn::two_threads_small_w_hh(d, sizeof(T));
+  const cpu::rnn::PathPick path =
+      cpu::rnn::pick_path(cpu::rnn::Pass::Forward, d, sizeof(T), candidate, /*fixed: the team*/ false);
   const auto started = std::chrono::steady_clock::now();
   const auto record_trial = [&] {
-    if (path.trial >= 0)
-      cpu::rnn::record_forward_trial(path, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    cpu::rnn::record_trial(path, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   };
   if (!proj && d.T > 1 && (path.beside || cpu::rnn::recurrence_leaves_a_thread(d))) {
     // the recurrence runs on one worker: the other thread projects the steps ahead of it
