@@ -423,12 +423,16 @@ def test_work_alongside_recurrence(mode, dtype, packed, hidden):
     """Two threads: one runs a recurrence, the other the GEMM beside it. hidden 40 (and RNN 128):
     the recurrence runs on one worker, and the other thread projects the steps ahead of it
     (forward) and computes the input gradient of the steps behind it (backward;
-    recurrence_leaves_a_thread, rnn_fused.h). LSTM and GRU at 128 with batch 4-12 and 50+ steps: the
-    backward recurrence alone, the input gradient beside it (pipelined_input_grad,
-    rnn_backward.cpp). Both directions, full and variable-length batches whose chunks end inside a
-    step's rows: same results."""
+    recurrence_leaves_a_thread, rnn_fused.h). LSTM and GRU at 128 with batch 4-12 and 50+ steps (the
+    second layer, input 2 x 128): the backward recurrence alone, the input gradient beside it
+    (pipelined_input_grad, rnn_backward.cpp). Both directions, full and variable-length batches
+    whose chunks end inside a step's rows: same results. Deterministic mode keeps those fixed rules
+    on every call (otherwise the timed choice of rnn_path_choice.h alternates paths on a shape's
+    first calls; tests/test_rnn_path_choice.py forces each)."""
     old = torch.get_num_threads()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True)
     try:
         ref_cls, fast_cls, kw = LAYERS[mode]
         ref, fast = pair(ref_cls, fast_cls, 24, hidden, num_layers=2, bidirectional=True, dtype=dtype, **kw)
@@ -441,4 +445,5 @@ def test_work_alongside_recurrence(mode, dtype, packed, hidden):
             inputs, leaves = (x,), [x]
         check_parity(ref, fast, inputs, dtype, leaves=leaves, retain=packed)
     finally:
+        torch.use_deterministic_algorithms(was_deterministic)
         torch.set_num_threads(old)

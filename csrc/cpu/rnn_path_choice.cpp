@@ -41,7 +41,9 @@ struct Shape {
 // cold caches), then pairs of calls alternate team and beside, and the second call of each pair
 // is timed (the first moves the weights to where that path keeps them: both L2s for the team, one
 // for beside); after kTrials timed calls the faster best time wins, the team on a tie within 1%.
-// Ten: with six, LSTM 100,4,256->256 forward (paths 4% apart) went either way from run to run.
+// Ten: with six single alternating calls, LSTM 100,4,256->256 forward (paths 2-4% apart) went
+// either way in the same machine state; with ten in pairs, 3 of 4 runs chose alike (where the
+// paths are that close, either choice costs little).
 constexpr int64_t kTrials = 10;
 struct Entry {
   Shape shape;
