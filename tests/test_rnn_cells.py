@@ -61,6 +61,26 @@ def test_cell_parity_threads(threads, cells, batch, fin, hidden):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cells", [CELLS[0], CELLS[3]], ids=[IDS[0], IDS[3]])
+@pytest.mark.parametrize("batch", [1, 2, 3, 8, 13, 16, 17, 32, 33, 48, 50, 57, 64, 65])
+@pytest.mark.parametrize("fin,hidden", [(37, 19), (130, 70)])
+def test_cell_parity_summed_products(threads, cells, batch, fin, hidden):
+    """float32 LSTM/RNN cells sum x W_ih^T + h W_hh^T in one pass (gemm_sum2): batches that reach every
+    small-batch kernel with both K ranges (dot tiles 1-2 rows, quad kernel 3-16, broadcast kernel 17-48 and
+    57-64) and the two-GEMM path (49-56, 65+); input and hidden sizes that leave K tails and columns over."""
+    ref_cls, fast_cls, kw = cells
+    ref, fast = pair(ref_cls, fast_cls, fin, hidden, dtype=torch.float32, **kw)
+    x = torch.randn(batch, fin, requires_grad=True)
+    state, leaves = _state(ref_cls, batch, hidden, torch.float32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        check_parity(ref, fast, (x, state), torch.float32, leaves=[x, *leaves])
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("cells", CELLS[:2], ids=IDS[:2])
 @pytest.mark.parametrize("batch,fin,hidden", [(5, 256, 256), (3, 500, 260)])
 def test_cell_parity_streamed_weight_grads(threads, cells, batch, fin, hidden):

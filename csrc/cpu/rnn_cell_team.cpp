@@ -87,9 +87,9 @@ void cell_forward(const RnnCellDims& d, const CellTensors& in, T* hy, T* cy, T* 
   const T* bi = ptr<T>(in.b_ih);
   const T* bh = ptr<T>(in.b_hh);
   const Act act = d.mode == RnnMode::RNN_RELU ? Act::ReLU : Act::Tanh;
-  // Without h the hidden product is skipped, so b_hh joins b_ih (LSTM/RNN; GRU keeps b_hh apart).
+  // LSTM/RNN add both products into one buffer, so b_hh joins b_ih (GRU keeps b_hh apart).
   const T* bias_x = bi;
-  if (bi && !h && !gru) {
+  if (bi && !gru) {
     T* folded = scratch<T>(kBias, G);
     for (int64_t j = 0; j < G; ++j) folded[j] = bi[j] + bh[j];
     bias_x = folded;
@@ -105,19 +105,23 @@ void cell_forward(const RnnCellDims& d, const CellTensors& in, T* hy, T* cy, T* 
   Epilogue<T> ex, eh;
   ex.bias_n = bias_x;
   eh.bias_n = bh;
-  eh.accumulate = !gru;  // LSTM/RNN: both products into one buffer
-  if (!lstm && !gru) (h ? eh : ex).act = act;  // RNN: the activation after the last product
+  if (!lstm && !gru) ex.act = act;  // RNN: the activation in the (last) product's epilogue
 
   run_team(split.parts, [&](int64_t pb, int64_t pe, StepFlags& flags) {
-    // 1. gate pre-activations of own gate rows: one product per weight
+    // 1. gate pre-activations of own gate rows
     for (int64_t p = pb; p < pe; ++p) {
       const int64_t r0 = rows.begin(p), n = rows.end(p) - r0;
       if (n <= 0) continue;
       Epilogue<T> e1 = ex, e2 = eh;
       if (e1.bias_n) e1.bias_n += r0;
       if (e2.bias_n) e2.bias_n += r0;
+      if (h && !gru) {  // LSTM/RNN: x W_ih^T + h W_hh^T summed in one pass over the gate rows
+        gemm_sum2<T>(B, n, I, view(x, I, 1), weight_rows<T>(in.w_ih, r0), H, view(h, H, 1),
+                     weight_rows<T>(in.w_hh, r0), {gx + r0, ldg, 1}, e1, false);
+        continue;
+      }
       gemm<T>(B, n, I, view(x, I, 1), weight_rows<T>(in.w_ih, r0), {gx + r0, ldg, 1}, e1, false);
-      if (h) {
+      if (h) {  // GRU: the hidden product apart (its n gate is reset before the sum)
         gemm<T>(B, n, H, view(h, H, 1), weight_rows<T>(in.w_hh, r0), {gh + r0, ldg, 1}, e2, false);
       } else if (gru) {  // zero state: the hidden projection is b_hh alone
         for (int64_t b = 0; b < B; ++b)

@@ -269,28 +269,36 @@ constexpr int64_t kDotMaxM = 32;
 // cell's 8x128 @ 128x512 products gain ~20% on 2 threads).
 constexpr int64_t kDotParallelMinMacs = 1 << 17;
 
-// Small-M float GEMM with k-contiguous operands: dot products, no packing.
+// Small-M float GEMM with k-contiguous operands: dot products, no packing (gemm_dot.h).
+template <typename T>
+bool dot_takes(int64_t M, const RowSource<T>& a, const RowSource<T>& bt, const OutView<T>& c) {
+  return std::is_same_v<T, float> && (M <= kDotMaxM || bcast_takes(M)) && !a.pack && !bt.pack && a.cs == 1 &&
+         bt.cs == 1 && c.cs == 1 && !c.data2 && use_avx512();
+}
+
+// The dot path over N split in 32-column parts on `threads` threads.
+inline void run_dot(int64_t M, int64_t N, const DotOperands& ops, const OutView<float>& c, const Epilogue<float>& ep,
+                    int64_t threads) {
+  const int64_t chunk = std::max<int64_t>(32, (N + threads - 1) / threads + 31) / 32 * 32;
+  const int64_t parts = (N + chunk - 1) / chunk;
+  auto work = [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) gemm_dot_f32(M, p * chunk, std::min(N, (p + 1) * chunk), ops, c.data, c.rs, ep);
+  };
+  if (parts > 1) {
+    at::parallel_for(0, parts, 1, work);
+  } else {
+    work(0, parts);
+  }
+}
+
 template <typename T>
 bool try_dot(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSource<T>& bt,
              const OutView<T>& c, const Epilogue<T>& ep, int64_t threads) {
   if constexpr (!std::is_same_v<T, float>) {
     return false;
   } else {
-    if ((M > kDotMaxM && !bcast_takes(M)) || a.pack || bt.pack || a.cs != 1 || bt.cs != 1 || c.cs != 1 || c.data2 ||
-        !use_avx512())
-      return false;
-    const int64_t chunk = std::max<int64_t>(32, (N + threads - 1) / threads + 31) / 32 * 32;
-    const int64_t parts = (N + chunk - 1) / chunk;
-    auto work = [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p)
-        gemm_dot_f32(M, p * chunk, std::min(N, (p + 1) * chunk), K, a.data, a.rs, bt.data, bt.rs,
-                     c.data, c.rs, ep);
-    };
-    if (parts > 1) {
-      at::parallel_for(0, parts, 1, work);
-    } else {
-      work(0, parts);
-    }
+    if (!dot_takes(M, a, bt, c)) return false;
+    run_dot(M, N, DotOperands::one(a.data, a.rs, bt.data, bt.rs, K), c, ep, threads);
     return true;
   }
 }
@@ -428,6 +436,30 @@ void gemm(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSourc
 }
 
 template <typename T>
+void gemm_sum2(int64_t M, int64_t N, int64_t K1, const RowSource<T>& a1, const RowSource<T>& bt1, int64_t K2,
+               const RowSource<T>& a2, const RowSource<T>& bt2, const OutView<T>& c, const Epilogue<T>& ep,
+               bool parallel) {
+  if (M <= 0 || N <= 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (K1 > 0 && K2 > 0 && dot_takes(M, a1, bt1, c) && dot_takes(M, a2, bt2, c)) {
+      const int64_t pool = parallel && !at::in_parallel_region() ? at::get_num_threads() : 1;
+      const DotOperands ops =
+          DotOperands::two({a1.data, a1.rs, bt1.data, bt1.rs, K1}, {a2.data, a2.rs, bt2.data, bt2.rs, K2});
+      run_dot(M, N, ops, c, ep, M * N * (K1 + K2) < kDotParallelMinMacs ? 1 : pool);
+      return;
+    }
+  }
+  // elsewhere two passes: the first with the bias, the second adding on with the activation
+  Epilogue<T> first = ep, second;
+  first.act = Act::None;
+  first.stream = false;
+  second.accumulate = true;
+  second.act = ep.act;
+  gemm(M, N, K1, a1, bt1, c, first, parallel);
+  gemm(M, N, K2, a2, bt2, c, second, parallel);
+}
+
+template <typename T>
 void gemm_packed(int64_t M, const RowSource<T>& a, const PackedB<T>& packed, const OutView<T>& c,
                  const Epilogue<T>& ep, bool parallel) {
   BPanels<T> b;
@@ -443,6 +475,9 @@ void gemm_packed(int64_t M, const RowSource<T>& a, const PackedB<T>& packed, con
   template void pack_a_panels<T>(const RowSource<T>&, int64_t, int64_t, const PackedB<T>&, T*);  \
   template void gemm<T>(int64_t, int64_t, int64_t, const RowSource<T>&, const RowSource<T>&,      \
                         const OutView<T>&, const Epilogue<T>&, bool);                             \
+  template void gemm_sum2<T>(int64_t, int64_t, int64_t, const RowSource<T>&, const RowSource<T>&,  \
+                             int64_t, const RowSource<T>&, const RowSource<T>&, const OutView<T>&, \
+                             const Epilogue<T>&, bool);                                            \
   template void gemm_packed<T>(int64_t, const RowSource<T>&, const PackedB<T>&, const OutView<T>&, \
                                const Epilogue<T>&, bool);
 FASTNN_INSTANTIATE_GEMM(float)

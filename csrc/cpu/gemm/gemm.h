@@ -131,6 +131,15 @@ template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, const RowSource<T>& a, const RowSource<T>& bt,
           const OutView<T>& c, const Epilogue<T>& ep, bool parallel = true);
 
+// C = act((accumulate ? C : 0) + A1 * B1 + A2 * B2 + bias): two products over separate K ranges,
+// summed (a recurrent cell's x W_ih^T + h W_hh^T). Where the small-M dot path takes both (float,
+// k-contiguous operands, see gemm_dot.h) the sum stays in registers and C is written once;
+// otherwise two GEMMs, the second adding onto C.
+template <typename T>
+void gemm_sum2(int64_t M, int64_t N, int64_t K1, const RowSource<T>& a1, const RowSource<T>& bt1, int64_t K2,
+               const RowSource<T>& a2, const RowSource<T>& bt2, const OutView<T>& c, const Epilogue<T>& ep,
+               bool parallel = true);
+
 // Same, with B pre-packed by pack_b.
 template <typename T>
 void gemm_packed(int64_t M, const RowSource<T>& a, const PackedB<T>& b, const OutView<T>& c,

@@ -24,28 +24,33 @@ namespace fastnn::cpu {
 namespace {
 
 // One tile: columns [n, n + NB) of C for all M rows. xt: the [K][16 * MV]
-// panel of A^T (rows past M zero).
+// panel of A^T (rows past M zero), the segments' K ranges one after the other.
 template <int NB, int MV>
-FASTNN_AVX512 void bcast_tile(int64_t M, int64_t K, const float* xt, const float* bt, int64_t ldb, float* c,
-                              int64_t ldc, int64_t n, const Epilogue<float>& ep) {
+FASTNN_AVX512 void bcast_tile(int64_t M, const DotOperands& ops, const float* xt, float* c, int64_t ldc, int64_t n,
+                              const Epilogue<float>& ep) {
   static_assert(NB <= 16, "a tile's columns go through one 16x16 transpose");
   __m512 acc[NB][MV];
 #pragma GCC unroll 16
   for (int j = 0; j < NB; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_setzero_ps();
-  const float* w = bt + n * ldb;
+  for (int s = 0; s < ops.count; ++s) {
+    const DotOperands::Segment& sg = ops.seg[s];
+    const float* w = sg.bt + n * sg.ldb;
+    const int64_t ldb = sg.ldb, K = sg.K;
 #pragma GCC unroll 2
-  for (int64_t k = 0; k < K; ++k) {
-    __m512 xv[MV];
+    for (int64_t k = 0; k < K; ++k) {
+      __m512 xv[MV];
 #pragma GCC unroll 4
-    for (int v = 0; v < MV; ++v) xv[v] = _mm512_loadu_ps(xt + k * 16 * MV + 16 * v);
+      for (int v = 0; v < MV; ++v) xv[v] = _mm512_loadu_ps(xt + k * 16 * MV + 16 * v);
 #pragma GCC unroll 16
-    for (int j = 0; j < NB; ++j) {
-      const __m512 b = _mm512_set1_ps(w[j * ldb + k]);
+      for (int j = 0; j < NB; ++j) {
+        const __m512 b = _mm512_set1_ps(w[j * ldb + k]);
 #pragma GCC unroll 4
-      for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_fmadd_ps(b, xv[v], acc[j][v]);
+        for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_fmadd_ps(b, xv[v], acc[j][v]);
+      }
     }
+    xt += K * 16 * MV;
   }
   const __mmask16 cols = static_cast<__mmask16>((1u << NB) - 1u);
   const __m512 bias = ep.bias_n ? _mm512_maskz_loadu_ps(cols, ep.bias_n + n) : _mm512_setzero_ps();
@@ -65,24 +70,26 @@ FASTNN_AVX512 void bcast_tile(int64_t M, int64_t K, const float* xt, const float
 }
 
 template <int NB, int MV>
-int64_t bcast_columns(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const float* bt,
-                      int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep) {
+int64_t bcast_columns(int64_t M, int64_t n0, int64_t n1, const DotOperands& ops, float* c, int64_t ldc,
+                      const Epilogue<float>& ep) {
   thread_local AlignedBuffer<float> panel_buf;  // aligned: the tile loop reads it by whole vectors
-  float* panel = panel_buf.get(static_cast<size_t>(K * 16 * MV));
-  if (!pack_rowmajor_f32_x86(a, lda, M, K, 16 * MV, panel)) return 0;
-  return for_column_tiles<NB>(M, n0, n1, c, ldc, ep, [&](int64_t n) { bcast_tile<NB, MV>(M, K, panel, bt, ldb, c, ldc, n, ep); });
+  float* panel = panel_buf.get(static_cast<size_t>(ops.total_k() * 16 * MV));
+  for (int s = 0, k0 = 0; s < ops.count; k0 += ops.seg[s].K, ++s)
+    if (!pack_rowmajor_f32_x86(ops.seg[s].a, ops.seg[s].lda, M, ops.seg[s].K, 16 * MV, panel + k0 * 16 * MV))
+      return 0;
+  return for_column_tiles<NB>(M, n0, n1, c, ldc, ep, [&](int64_t n) { bcast_tile<NB, MV>(M, ops, panel, c, ldc, n, ep); });
 }
 
 }  // namespace
 
-int64_t gemm_bcast_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
-                       const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep) {
-  if (!bcast_takes(M) || K <= 0 || !use_avx512()) return 0;
+int64_t gemm_bcast_f32(int64_t M, int64_t n0, int64_t n1, const DotOperands& ops, float* c, int64_t ldc,
+                       const Epilogue<float>& ep) {
+  if (!bcast_takes(M) || ops.total_k() <= 0 || !use_avx512()) return 0;
   // 6 x 64 tiles (4 panel loads + 6 broadcasts per 24 FMAs), 8 x 48 (3 + 8),
   // 12 x 32 (2 + 12); up to 16 rows the quad kernel (gemm_bcast_quad_avx512.cpp)
-  if (M > 48) return bcast_columns<6, 4>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
-  if (M > 32) return bcast_columns<8, 3>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
-  return bcast_columns<12, 2>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
+  if (M > 48) return bcast_columns<6, 4>(M, n0, n1, ops, c, ldc, ep);
+  if (M > 32) return bcast_columns<8, 3>(M, n0, n1, ops, c, ldc, ep);
+  return bcast_columns<12, 2>(M, n0, n1, ops, c, ldc, ep);
 }
 
 }  // namespace fastnn::cpu
@@ -90,8 +97,7 @@ int64_t gemm_bcast_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float
 #else
 
 namespace fastnn::cpu {
-int64_t gemm_bcast_f32(int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*,
-                       int64_t, const Epilogue<float>&) {
+int64_t gemm_bcast_f32(int64_t, int64_t, int64_t, const DotOperands&, float*, int64_t, const Epilogue<float>&) {
   return 0;
 }
 }  // namespace fastnn::cpu

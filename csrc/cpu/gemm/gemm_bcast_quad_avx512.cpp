@@ -68,37 +68,44 @@ FASTNN_AVX512 inline void store_row(__m512 sums, int64_t m, float* c, int64_t ld
   _mm_storeu_ps(dst, out);
 }
 
-// Columns [n, n + NB) of C for all M rows.
+// Steps of 4 k a segment takes in the panel (its last step zero-padded past K).
+inline int64_t quad_steps(int64_t K) { return (K + kQuad - 1) / kQuad; }
+
+// Columns [n, n + NB) of C for all M rows; the panel holds the segments' steps one after the other.
 template <int NB, int MV>
-FASTNN_AVX512 void quad_tile(int64_t M, int64_t K, const float* panel, const float* bt, int64_t ldb, float* c,
-                             int64_t ldc, int64_t n, const Epilogue<float>& ep) {
+FASTNN_AVX512 void quad_tile(int64_t M, const DotOperands& ops, const float* panel, float* c, int64_t ldc, int64_t n,
+                             const Epilogue<float>& ep) {
   static_assert(NB % 4 == 0, "columns are reduced four at a time");
   __m512 acc[NB][MV];
 #pragma GCC unroll 16
   for (int j = 0; j < NB; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_setzero_ps();
-  const float* w = bt + n * ldb;
-  const int64_t full = K / kQuad;
-  for (int64_t s = 0; s < full; ++s) {
-    __m512 xv[MV];
+  for (int sg = 0; sg < ops.count; ++sg) {
+    const int64_t K = ops.seg[sg].K, ldb = ops.seg[sg].ldb;
+    const float* w = ops.seg[sg].bt + n * ldb;
+    const int64_t full = K / kQuad;
+    for (int64_t s = 0; s < full; ++s) {
+      __m512 xv[MV];
 #pragma GCC unroll 4
-    for (int v = 0; v < MV; ++v) xv[v] = _mm512_load_ps(panel + (s * MV + v) * 16);
+      for (int v = 0; v < MV; ++v) xv[v] = _mm512_load_ps(panel + (s * MV + v) * 16);
 #pragma GCC unroll 16
-    for (int j = 0; j < NB; ++j) {
-      const __m512 b = _mm512_broadcast_f32x4(_mm_loadu_ps(w + j * ldb + kQuad * s));
+      for (int j = 0; j < NB; ++j) {
+        const __m512 b = _mm512_broadcast_f32x4(_mm_loadu_ps(w + j * ldb + kQuad * s));
 #pragma GCC unroll 4
-      for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_fmadd_ps(b, xv[v], acc[j][v]);
+        for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_fmadd_ps(b, xv[v], acc[j][v]);
+      }
     }
-  }
-  if (full * kQuad < K) {  // the last 1-3 k: the panel holds zeros past K, the weights are masked
-    const __mmask8 tail = static_cast<__mmask8>((1u << (K - kQuad * full)) - 1u);
-    __m512 xv[MV];
-    for (int v = 0; v < MV; ++v) xv[v] = _mm512_load_ps(panel + (full * MV + v) * 16);
-    for (int j = 0; j < NB; ++j) {
-      const __m512 b = _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(tail, w + j * ldb + kQuad * full));
-      for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_fmadd_ps(b, xv[v], acc[j][v]);
+    if (full * kQuad < K) {  // the last 1-3 k: the panel holds zeros past K, the weights are masked
+      const __mmask8 tail = static_cast<__mmask8>((1u << (K - kQuad * full)) - 1u);
+      __m512 xv[MV];
+      for (int v = 0; v < MV; ++v) xv[v] = _mm512_load_ps(panel + (full * MV + v) * 16);
+      for (int j = 0; j < NB; ++j) {
+        const __m512 b = _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(tail, w + j * ldb + kQuad * full));
+        for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_fmadd_ps(b, xv[v], acc[j][v]);
+      }
     }
+    panel += quad_steps(K) * MV * 16;
   }
 #pragma GCC unroll 4
   for (int j = 0; j < NB; j += 4) {
@@ -116,24 +123,27 @@ FASTNN_AVX512 void quad_tile(int64_t M, int64_t K, const float* panel, const flo
 }
 
 template <int NB, int MV>
-int64_t quad_columns(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const float* bt,
-                     int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep) {
+int64_t quad_columns(int64_t M, int64_t n0, int64_t n1, const DotOperands& ops, float* c, int64_t ldc,
+                     const Epilogue<float>& ep) {
   thread_local AlignedBuffer<float> panel_buf;
-  float* panel = panel_buf.get(static_cast<size_t>((K + kQuad - 1) / kQuad * MV * 16));
-  pack_quad_panel<MV>(a, lda, M, K, panel);
-  return for_column_tiles<NB>(M, n0, n1, c, ldc, ep, [&](int64_t n) { quad_tile<NB, MV>(M, K, panel, bt, ldb, c, ldc, n, ep); });
+  int64_t steps = 0;
+  for (int s = 0; s < ops.count; ++s) steps += quad_steps(ops.seg[s].K);
+  float* panel = panel_buf.get(static_cast<size_t>(steps * MV * 16));
+  for (int s = 0, at = 0; s < ops.count; at += quad_steps(ops.seg[s].K) * MV * 16, ++s)
+    pack_quad_panel<MV>(ops.seg[s].a, ops.seg[s].lda, M, ops.seg[s].K, panel + at);
+  return for_column_tiles<NB>(M, n0, n1, c, ldc, ep, [&](int64_t n) { quad_tile<NB, MV>(M, ops, panel, c, ldc, n, ep); });
 }
 
 }  // namespace
 
-int64_t gemm_bcast_quad_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
-                            const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep) {
-  if (!bcast_quad_takes(M) || K <= 0 || !use_avx512()) return 0;
+int64_t gemm_bcast_quad_f32(int64_t M, int64_t n0, int64_t n1, const DotOperands& ops, float* c, int64_t ldc,
+                            const Epilogue<float>& ep) {
+  if (!bcast_quad_takes(M) || ops.total_k() <= 0 || !use_avx512()) return 0;
   // registers: NB * MV accumulators + MV panel vectors + one broadcast
-  if (M <= 4) return quad_columns<16, 1>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
-  if (M <= 8) return quad_columns<12, 2>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
-  if (M <= 12) return quad_columns<8, 3>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
-  return quad_columns<4, 4>(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
+  if (M <= 4) return quad_columns<16, 1>(M, n0, n1, ops, c, ldc, ep);
+  if (M <= 8) return quad_columns<12, 2>(M, n0, n1, ops, c, ldc, ep);
+  if (M <= 12) return quad_columns<8, 3>(M, n0, n1, ops, c, ldc, ep);
+  return quad_columns<4, 4>(M, n0, n1, ops, c, ldc, ep);
 }
 
 }  // namespace fastnn::cpu
@@ -141,8 +151,7 @@ int64_t gemm_bcast_quad_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const 
 #else
 
 namespace fastnn::cpu {
-int64_t gemm_bcast_quad_f32(int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*,
-                            int64_t, const Epilogue<float>&) {
+int64_t gemm_bcast_quad_f32(int64_t, int64_t, int64_t, const DotOperands&, float*, int64_t, const Epilogue<float>&) {
   return 0;
 }
 }  // namespace fastnn::cpu

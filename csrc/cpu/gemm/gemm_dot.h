@@ -11,10 +11,40 @@
 
 namespace fastnn::cpu {
 
+// The operands of a small-M product over one or two K ranges, summed:
+//   C[i, n] = sum over segments s of  sum_k a_s[i, k] * bt_s[n, k]   (k < K_s)
+// each with its own A and Bt (k contiguous, rows lda_s / ldb_s apart). Two segments are a
+// recurrent cell's x W_ih^T + h W_hh^T: one pass over C, the sum kept in registers.
+struct DotOperands {
+  struct Segment {
+    const float* a;
+    int64_t lda;
+    const float* bt;
+    int64_t ldb;
+    int64_t K;
+  };
+  Segment seg[2];
+  int count = 1;
+
+  static DotOperands one(const float* a, int64_t lda, const float* bt, int64_t ldb, int64_t K) {
+    DotOperands d;
+    d.seg[0] = {a, lda, bt, ldb, K};
+    return d;
+  }
+  static DotOperands two(const Segment& first, const Segment& second) {
+    DotOperands d;
+    d.seg[0] = first;
+    d.seg[1] = second;
+    d.count = 2;
+    return d;
+  }
+  int64_t total_k() const { return count == 2 ? seg[0].K + seg[1].K : seg[0].K; }
+};
+
 // Computes rows [0, M) and columns [n0, n1) of C; returns false (nothing
 // done) when the CPU lacks AVX-512. Epilogue as in gemm().
-bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
-                  const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep);
+bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, const DotOperands& ops, float* c, int64_t ldc,
+                  const Epilogue<float>& ep);
 
 // Rows of A the quad broadcast kernel takes (gemm_bcast_quad_avx512.cpp). Measured against the
 // dot-product tiles, one thread, K 128-2048: 3 rows +19%, 4 even, 6-12 rows +5-27%, and against
@@ -26,8 +56,8 @@ inline bool bcast_quad_takes(int64_t M) { return M >= kQuadMinM && M <= kQuadMax
 
 // The same product with 4 k per vector: columns [n0, n0 + done) of C for the rows
 // bcast_quad_takes(M), returns done (a whole number of its tiles; 0 when it does not apply).
-int64_t gemm_bcast_quad_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
-                            const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep);
+int64_t gemm_bcast_quad_f32(int64_t M, int64_t n0, int64_t n1, const DotOperands& ops, float* c, int64_t ldc,
+                            const Epilogue<float>& ep);
 
 // Rows from which the one-k broadcast kernel takes over from the quad kernel.
 constexpr int64_t kBcastMinM = kQuadMaxM + 1;
@@ -42,7 +72,7 @@ inline bool bcast_takes(int64_t M) { return M >= kBcastMinM && (M <= 48 || (M > 
 // the rows bcast_takes(M): computes the columns [n0, n0 + done) and returns done
 // (a whole number of its tiles; 0 when it does not apply). gemm_dot_f32 calls
 // the broadcast kernels first and finishes the remaining columns itself.
-int64_t gemm_bcast_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
-                       const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep);
+int64_t gemm_bcast_f32(int64_t M, int64_t n0, int64_t n1, const DotOperands& ops, float* c, int64_t ldc,
+                       const Epilogue<float>& ep);
 
 }  // namespace fastnn::cpu

@@ -35,28 +35,33 @@ FASTNN_AVX512 inline __m512 reduce16(const __m512 (&acc)[4][4]) {
 // A full 4x4 tile, written to C with the epilogue's bias / accumulate in
 // vector form (the scalar epilogue cost as much as the dot products for K of
 // a few hundred).
-FASTNN_AVX512 void dot_tile_4x4_store(int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb,
-                                      float* c, int64_t ldc, const float* bias_n, const float* bias_m,
-                                      bool accumulate) {
+FASTNN_AVX512 void dot_tile_4x4_store(const DotOperands& ops, int64_t i0, int64_t n0, float* c, int64_t ldc,
+                                      const float* bias_n, const float* bias_m, bool accumulate) {
   __m512 acc[4][4];
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    __m512 bv[4];
-    for (int j = 0; j < 4; ++j) bv[j] = _mm512_loadu_ps(b + j * ldb + k);
-    for (int i = 0; i < 4; ++i) {
-      const __m512 av = _mm512_loadu_ps(a + i * lda + k);
-      for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+  for (int s = 0; s < ops.count; ++s) {
+    const DotOperands::Segment& sg = ops.seg[s];
+    const float* a = sg.a + i0 * sg.lda;
+    const float* b = sg.bt + n0 * sg.ldb;
+    const int64_t K = sg.K, lda = sg.lda, ldb = sg.ldb;
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      __m512 bv[4];
+      for (int j = 0; j < 4; ++j) bv[j] = _mm512_loadu_ps(b + j * ldb + k);
+      for (int i = 0; i < 4; ++i) {
+        const __m512 av = _mm512_loadu_ps(a + i * lda + k);
+        for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+      }
     }
-  }
-  if (k < K) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1u);
-    __m512 bv[4];
-    for (int j = 0; j < 4; ++j) bv[j] = _mm512_maskz_loadu_ps(m, b + j * ldb + k);
-    for (int i = 0; i < 4; ++i) {
-      const __m512 av = _mm512_maskz_loadu_ps(m, a + i * lda + k);
-      for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+    if (k < K) {
+      const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1u);
+      __m512 bv[4];
+      for (int j = 0; j < 4; ++j) bv[j] = _mm512_maskz_loadu_ps(m, b + j * ldb + k);
+      for (int i = 0; i < 4; ++i) {
+        const __m512 av = _mm512_maskz_loadu_ps(m, a + i * lda + k);
+        for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+      }
     }
   }
   alignas(64) float sums[16];
@@ -70,37 +75,42 @@ FASTNN_AVX512 void dot_tile_4x4_store(int64_t K, const float* a, int64_t lda, co
   }
 }
 
-// out[i][j] = dot(a_i, b_j) for i < MI, j < NJ over K.
+// out[i][j] = dot(a_i, b_j) for i < MI, j < NJ over every segment's K (rows i0.., columns n0..).
 template <int MI, int NJ>
-FASTNN_AVX512 void dot_tile(int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb,
-                            float out[4][4]) {
+FASTNN_AVX512 void dot_tile(const DotOperands& ops, int64_t i0, int64_t n0, float out[4][4]) {
   __m512 acc[MI][NJ];
 #pragma GCC unroll 4
   for (int i = 0; i < MI; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    __m512 bv[NJ];
+  for (int s = 0; s < ops.count; ++s) {
+    const DotOperands::Segment& sg = ops.seg[s];
+    const float* a = sg.a + i0 * sg.lda;
+    const float* b = sg.bt + n0 * sg.ldb;
+    const int64_t K = sg.K, lda = sg.lda, ldb = sg.ldb;
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      __m512 bv[NJ];
 #pragma GCC unroll 4
-    for (int j = 0; j < NJ; ++j) bv[j] = _mm512_loadu_ps(b + j * ldb + k);
+      for (int j = 0; j < NJ; ++j) bv[j] = _mm512_loadu_ps(b + j * ldb + k);
 #pragma GCC unroll 4
-    for (int i = 0; i < MI; ++i) {
-      const __m512 av = _mm512_loadu_ps(a + i * lda + k);
+      for (int i = 0; i < MI; ++i) {
+        const __m512 av = _mm512_loadu_ps(a + i * lda + k);
 #pragma GCC unroll 4
-      for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+        for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+      }
     }
-  }
-  if (k < K) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1u);
-    __m512 bv[NJ];
+    if (k < K) {
+      const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1u);
+      __m512 bv[NJ];
 #pragma GCC unroll 4
-    for (int j = 0; j < NJ; ++j) bv[j] = _mm512_maskz_loadu_ps(m, b + j * ldb + k);
+      for (int j = 0; j < NJ; ++j) bv[j] = _mm512_maskz_loadu_ps(m, b + j * ldb + k);
 #pragma GCC unroll 4
-    for (int i = 0; i < MI; ++i) {
-      const __m512 av = _mm512_maskz_loadu_ps(m, a + i * lda + k);
+      for (int i = 0; i < MI; ++i) {
+        const __m512 av = _mm512_maskz_loadu_ps(m, a + i * lda + k);
 #pragma GCC unroll 4
-      for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+        for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+      }
     }
   }
 #pragma GCC unroll 4
@@ -109,7 +119,7 @@ FASTNN_AVX512 void dot_tile(int64_t K, const float* a, int64_t lda, const float*
     for (int j = 0; j < NJ; ++j) out[i][j] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-using DotTileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float[4][4]);
+using DotTileFn = void (*)(const DotOperands&, int64_t, int64_t, float[4][4]);
 
 template <int MI>
 DotTileFn tile_for_nj(int nj) {
@@ -132,11 +142,11 @@ DotTileFn tile_for(int mi, int nj) {
 
 }  // namespace
 
-bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
-                  const float* bt, int64_t ldb, float* c, int64_t ldc, const Epilogue<float>& ep) {
+bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, const DotOperands& ops, float* c, int64_t ldc,
+                  const Epilogue<float>& ep) {
   if (!use_avx512()) return false;
-  n0 += gemm_bcast_quad_f32(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
-  n0 += gemm_bcast_f32(M, n0, n1, K, a, lda, bt, ldb, c, ldc, ep);
+  n0 += gemm_bcast_quad_f32(M, n0, n1, ops, c, ldc, ep);
+  n0 += gemm_bcast_f32(M, n0, n1, ops, c, ldc, ep);
   // Blocks of 16 Bt rows stay in L1 while all of A streams past them (measured: 16 beats 8 and 32).
   constexpr int64_t kNB = 16;
   float out[4][4];
@@ -147,11 +157,11 @@ bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, 
       for (int64_t n = nb; n < ne; n += 4) {
         const int nj = static_cast<int>(ne - n < 4 ? ne - n : 4);
         if (mi == 4 && nj == 4) {
-          dot_tile_4x4_store(K, a + i * lda, lda, bt + n * ldb, ldb, c + i * ldc + n, ldc,
-                             ep.bias_n ? ep.bias_n + n : nullptr, ep.bias_m ? ep.bias_m + i : nullptr, ep.accumulate);
+          dot_tile_4x4_store(ops, i, n, c + i * ldc + n, ldc, ep.bias_n ? ep.bias_n + n : nullptr,
+                             ep.bias_m ? ep.bias_m + i : nullptr, ep.accumulate);
           continue;
         }
-        tile_for(mi, nj)(K, a + i * lda, lda, bt + n * ldb, ldb, out);
+        tile_for(mi, nj)(ops, i, n, out);
         for (int ii = 0; ii < mi; ++ii) {
           float* crow = c + (i + ii) * ldc + n;
           for (int jj = 0; jj < nj; ++jj) {
@@ -174,8 +184,7 @@ bool gemm_dot_f32(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* a, 
 #else
 
 namespace fastnn::cpu {
-bool gemm_dot_f32(int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
-                  float*, int64_t, const Epilogue<float>&) {
+bool gemm_dot_f32(int64_t, int64_t, int64_t, const DotOperands&, float*, int64_t, const Epilogue<float>&) {
   return false;
 }
 }  // namespace fastnn::cpu
