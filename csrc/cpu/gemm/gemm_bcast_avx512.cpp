@@ -87,9 +87,11 @@ int64_t gemm_bcast_f32(int64_t M, int64_t n0, int64_t n1, const DotOperands& ops
   if (!bcast_takes(M) || ops.total_k() <= 0 || !use_avx512()) return 0;
   // 6 x 64 tiles (4 panel loads + 6 broadcasts per 24 FMAs), 8 x 48 (3 + 8),
   // 12 x 32 (2 + 12); up to 16 rows the quad kernel (gemm_bcast_quad_avx512.cpp)
-  if (M > 48) return bcast_columns<6, 4>(M, n0, n1, ops, c, ldc, ep);
-  if (M > 32) return bcast_columns<8, 3>(M, n0, n1, ops, c, ldc, ep);
-  return bcast_columns<12, 2>(M, n0, n1, ops, c, ldc, ep);
+  switch (bcast_vectors(M)) {
+    case 4: return bcast_columns<6, 4>(M, n0, n1, ops, c, ldc, ep);
+    case 3: return bcast_columns<8, 3>(M, n0, n1, ops, c, ldc, ep);
+    default: return bcast_columns<12, 2>(M, n0, n1, ops, c, ldc, ep);
+  }
 }
 
 }  // namespace fastnn::cpu

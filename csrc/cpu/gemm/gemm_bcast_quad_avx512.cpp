@@ -140,10 +140,12 @@ int64_t gemm_bcast_quad_f32(int64_t M, int64_t n0, int64_t n1, const DotOperands
                             const Epilogue<float>& ep) {
   if (!bcast_quad_takes(M) || ops.total_k() <= 0 || !use_avx512()) return 0;
   // registers: NB * MV accumulators + MV panel vectors + one broadcast
-  if (M <= 4) return quad_columns<16, 1>(M, n0, n1, ops, c, ldc, ep);
-  if (M <= 8) return quad_columns<12, 2>(M, n0, n1, ops, c, ldc, ep);
-  if (M <= 12) return quad_columns<8, 3>(M, n0, n1, ops, c, ldc, ep);
-  return quad_columns<4, 4>(M, n0, n1, ops, c, ldc, ep);
+  switch (quad_vectors(M)) {
+    case 1: return quad_columns<16, 1>(M, n0, n1, ops, c, ldc, ep);
+    case 2: return quad_columns<12, 2>(M, n0, n1, ops, c, ldc, ep);
+    case 3: return quad_columns<8, 3>(M, n0, n1, ops, c, ldc, ep);
+    default: return quad_columns<4, 4>(M, n0, n1, ops, c, ldc, ep);
+  }
 }
 
 }  // namespace fastnn::cpu

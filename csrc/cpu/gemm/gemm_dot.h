@@ -54,6 +54,19 @@ constexpr int64_t kQuadMinM = 3;
 constexpr int64_t kQuadMaxM = 16;
 inline bool bcast_quad_takes(int64_t M) { return M >= kQuadMinM && M <= kQuadMaxM; }
 
+// Vectors of 16 rows per k step of the quad kernel's panel (4 k per vector; its tiles by rows: 1-4, 5-8,
+// 9-12, 13-16) and of the broadcast kernel's panel (one k per vector: 17-32, 33-48, 49-64 rows).
+inline int quad_vectors(int64_t M) { return M <= 4 ? 1 : M <= 8 ? 2 : M <= 12 ? 3 : 4; }
+inline int bcast_vectors(int64_t M) { return M <= 32 ? 2 : M <= 48 ? 3 : 4; }
+
+// Bytes of the A panel the small-M kernels stream past every tile of columns, for M rows and K
+// (0 for the dot-product tiles, which read A in place).
+inline int64_t dot_panel_bytes(int64_t M, int64_t K) {
+  if (bcast_quad_takes(M)) return (K + 3) / 4 * quad_vectors(M) * 64;
+  if (M >= kQuadMaxM + 1) return K * bcast_vectors(M) * 64;
+  return 0;
+}
+
 // The same product with 4 k per vector: columns [n0, n0 + done) of C for the rows
 // bcast_quad_takes(M), returns done (a whole number of its tiles; 0 when it does not apply).
 int64_t gemm_bcast_quad_f32(int64_t M, int64_t n0, int64_t n1, const DotOperands& ops, float* c, int64_t ldc,
