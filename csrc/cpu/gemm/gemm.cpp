@@ -39,8 +39,8 @@ constexpr int64_t kKC = sizeof(T) == 4 ? 512 : 256;  // K block (measured best: 
 constexpr int64_t kDirectBMaxM = 64;
 // Rows of A up to which a B read in place goes in 32-wide strips (the 12-row kernel) rather than 64-wide
 // ones (the 6-row kernel): every row tile streams its B strip from L2, and 12-row tiles need half as
-// many passes (32 rows: tiles 12, 12, 8 against 6 x 6 + 2). Measured, fwd+bwd: Linear 16x2048->2048
-// +6% to +10%, the cells' dx / dh at batch 24-32 +1% to +4%.
+// many passes (32 rows: tiles 12, 12, 8 against 5 x 6 + 2). Measured, fwd+bwd: Linear 16x2048->2048
+// 9-11% less time (alternating processes), the cells at batch 8-32 -1.5% to +4% (in-process).
 constexpr int64_t kNarrowInPlaceMaxM = 40;
 
 // Below this many multiply-adds a GEMM runs on the calling thread only: the
