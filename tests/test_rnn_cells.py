@@ -68,8 +68,15 @@ def test_cell_parity_summed_products(threads, cells, batch, fin, hidden):
     """float32 LSTM/RNN cells sum x W_ih^T + h W_hh^T in one pass (gemm_sum2): batches that reach every
     small-batch kernel with both K ranges (dot tiles 1-2 rows, quad kernel 3-16, broadcast kernel 17-48 and
     57-64) and the two-GEMM path (49-56, 65+); input and hidden sizes that leave K tails and columns over."""
+    _float32_parity_at(threads, cells, batch, fin, hidden)
+
+
+def _float32_parity_at(threads, cells, batch, fin, hidden, check=None):
+    """check_parity of a float32 cell pair with a state, on `threads` threads; check(fast) first if given."""
     ref_cls, fast_cls, kw = cells
     ref, fast = pair(ref_cls, fast_cls, fin, hidden, dtype=torch.float32, **kw)
+    if check:
+        check(fast)
     x = torch.randn(batch, fin, requires_grad=True)
     state, leaves = _state(ref_cls, batch, hidden, torch.float32)
     before = torch.get_num_threads()
@@ -86,17 +93,9 @@ def test_cell_parity_summed_products(threads, cells, batch, fin, hidden):
 def test_cell_parity_streamed_weight_grads(threads, cells, batch, fin, hidden):
     """float32 cells whose weight gradients (at least 1 MiB) are written with non-temporal stores:
     64-byte aligned rows (256), rows that are not (500, 260), and a last column strip past 256."""
-    ref_cls, fast_cls, kw = cells
-    ref, fast = pair(ref_cls, fast_cls, fin, hidden, dtype=torch.float32, **kw)
-    assert (fast.weight_ih.numel() + fast.weight_hh.numel()) * 4 >= 1 << 20  # streamed from 1 MiB
-    x = torch.randn(batch, fin, requires_grad=True)
-    state, leaves = _state(ref_cls, batch, hidden, torch.float32)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        check_parity(ref, fast, (x, state), torch.float32, leaves=[x, *leaves])
-    finally:
-        torch.set_num_threads(before)
+    def streamed(fast):
+        assert (fast.weight_ih.numel() + fast.weight_hh.numel()) * 4 >= 1 << 20  # streamed from 1 MiB
+    _float32_parity_at(threads, cells, batch, fin, hidden, check=streamed)
 
 
 @pytest.mark.parametrize("cells", CELLS, ids=IDS)

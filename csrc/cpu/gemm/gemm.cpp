@@ -298,9 +298,9 @@ inline void run_dot(int64_t M, int64_t N, const DotOperands& ops, const OutView<
 
 // One pass over both K ranges saves a round trip of C, but its A panel is as long as both: where each
 // range's panel alone fits in L1 and the two together would not, the kernels stream it from L2 for
-// every tile of columns instead. Measured (cell forward, fused / two passes): batch 16, 512+512 -> 2048
-// rows -3.5% to -5.5% (32 -> 64 KiB); batch 64, 512+512 +2.4% to +5.7% (128 -> 256 KiB: L2 either
-// way); batch 8, 128+128 +1.3% to +3.3% (4 -> 8 KiB).
+// every tile of columns instead. Measured (cell forward, one pass against two, in-process): batch 16,
+// 512+512 -> 2048 rows -3.5% to -5.5% (32 -> 64 KiB); batch 64, 512+512 +1.8% to +5.7% (128 -> 256
+// KiB: L2 either way); batch 8, 128+128 -1.2% to +3.3% (4 -> 8 KiB).
 constexpr int64_t kPanelL1Bytes = 32 << 10;
 inline bool sum_keeps_panel(int64_t M, int64_t K1, int64_t K2) {
   const bool apart_in_l1 = std::max(dot_panel_bytes(M, K1), dot_panel_bytes(M, K2)) <= kPanelL1Bytes;

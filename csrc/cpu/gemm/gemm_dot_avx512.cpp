@@ -32,57 +32,10 @@ FASTNN_AVX512 inline __m512 reduce16(const __m512 (&acc)[4][4]) {
                        _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-// A full 4x4 tile, written to C with the epilogue's bias / accumulate in
-// vector form (the scalar epilogue cost as much as the dot products for K of
-// a few hundred).
-FASTNN_AVX512 void dot_tile_4x4_store(const DotOperands& ops, int64_t i0, int64_t n0, float* c, int64_t ldc,
-                                      const float* bias_n, const float* bias_m, bool accumulate) {
-  __m512 acc[4][4];
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
-  for (int s = 0; s < ops.count; ++s) {
-    const DotOperands::Segment& sg = ops.seg[s];
-    const float* a = sg.a + i0 * sg.lda;
-    const float* b = sg.bt + n0 * sg.ldb;
-    const int64_t K = sg.K, lda = sg.lda, ldb = sg.ldb;
-    int64_t k = 0;
-    for (; k + 16 <= K; k += 16) {
-      __m512 bv[4];
-      for (int j = 0; j < 4; ++j) bv[j] = _mm512_loadu_ps(b + j * ldb + k);
-      for (int i = 0; i < 4; ++i) {
-        const __m512 av = _mm512_loadu_ps(a + i * lda + k);
-        for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
-      }
-    }
-    if (k < K) {
-      const __mmask16 m = static_cast<__mmask16>((1u << (K - k)) - 1u);
-      __m512 bv[4];
-      for (int j = 0; j < 4; ++j) bv[j] = _mm512_maskz_loadu_ps(m, b + j * ldb + k);
-      for (int i = 0; i < 4; ++i) {
-        const __m512 av = _mm512_maskz_loadu_ps(m, a + i * lda + k);
-        for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
-      }
-    }
-  }
-  alignas(64) float sums[16];
-  _mm512_store_ps(sums, reduce16(acc));
-  const __m128 bn = bias_n ? _mm_loadu_ps(bias_n) : _mm_setzero_ps();
-  for (int i = 0; i < 4; ++i) {
-    __m128 v = _mm_add_ps(_mm_load_ps(sums + 4 * i), bn);
-    if (bias_m) v = _mm_add_ps(v, _mm_set1_ps(bias_m[i]));
-    if (accumulate) v = _mm_add_ps(v, _mm_loadu_ps(c + i * ldc));
-    _mm_storeu_ps(c + i * ldc, v);
-  }
-}
-
-// out[i][j] = dot(a_i, b_j) for i < MI, j < NJ over every segment's K (rows i0.., columns n0..).
+// acc[i][j] += a_i . b_j (16-lane partial sums) over every segment's K, for rows i0.. of A and rows
+// n0.. of Bt.
 template <int MI, int NJ>
-FASTNN_AVX512 void dot_tile(const DotOperands& ops, int64_t i0, int64_t n0, float out[4][4]) {
-  __m512 acc[MI][NJ];
-#pragma GCC unroll 4
-  for (int i = 0; i < MI; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_setzero_ps();
+FASTNN_AVX512 inline void dot_accumulate(const DotOperands& ops, int64_t i0, int64_t n0, __m512 (&acc)[MI][NJ]) {
   for (int s = 0; s < ops.count; ++s) {
     const DotOperands::Segment& sg = ops.seg[s];
     const float* a = sg.a + i0 * sg.lda;
@@ -113,6 +66,37 @@ FASTNN_AVX512 void dot_tile(const DotOperands& ops, int64_t i0, int64_t n0, floa
       }
     }
   }
+}
+
+// A full 4x4 tile, written to C with the epilogue's bias / accumulate in
+// vector form (the scalar epilogue cost as much as the dot products for K of
+// a few hundred).
+FASTNN_AVX512 void dot_tile_4x4_store(const DotOperands& ops, int64_t i0, int64_t n0, float* c, int64_t ldc,
+                                      const float* bias_n, const float* bias_m, bool accumulate) {
+  __m512 acc[4][4];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+  dot_accumulate<4, 4>(ops, i0, n0, acc);
+  alignas(64) float sums[16];
+  _mm512_store_ps(sums, reduce16(acc));
+  const __m128 bn = bias_n ? _mm_loadu_ps(bias_n) : _mm_setzero_ps();
+  for (int i = 0; i < 4; ++i) {
+    __m128 v = _mm_add_ps(_mm_load_ps(sums + 4 * i), bn);
+    if (bias_m) v = _mm_add_ps(v, _mm_set1_ps(bias_m[i]));
+    if (accumulate) v = _mm_add_ps(v, _mm_loadu_ps(c + i * ldc));
+    _mm_storeu_ps(c + i * ldc, v);
+  }
+}
+
+// out[i][j] = dot(a_i, b_j) for i < MI, j < NJ over every segment's K (rows i0.., columns n0..).
+template <int MI, int NJ>
+FASTNN_AVX512 void dot_tile(const DotOperands& ops, int64_t i0, int64_t n0, float out[4][4]) {
+  __m512 acc[MI][NJ];
+#pragma GCC unroll 4
+  for (int i = 0; i < MI; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_setzero_ps();
+  dot_accumulate<MI, NJ>(ops, i0, n0, acc);
 #pragma GCC unroll 4
   for (int i = 0; i < MI; ++i)
 #pragma GCC unroll 4
