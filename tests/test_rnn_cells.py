@@ -60,6 +60,39 @@ def test_cell_parity_threads(threads, cells, batch, fin, hidden):
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("cells", CELLS, ids=IDS)
+@pytest.mark.parametrize("wanted", ["all", "no_input", "no_weights"])
+@pytest.mark.parametrize("batch,fin,hidden", [(8, 128, 128), (9, 70, 96)])
+def test_cell_backward_two_parts(cells, wanted, batch, fin, hidden):
+    """Two threads, steps split in two parts. With every gradient wanted the backward splits the work after
+    the gate gradients by task (dx and dh on one worker, weight and bias gradients on the other); without
+    the input's or the weights' gradients it splits by gate rows and sums partial products. Each against
+    torch, float64."""
+    ref_cls, fast_cls, kw = cells
+    ref, fast = pair(ref_cls, fast_cls, fin, hidden, **kw)
+    x = torch.randn(batch, fin, dtype=torch.float64, requires_grad=wanted != "no_input")
+    state, leaves = _state(ref_cls, batch, hidden, torch.float64)
+    if wanted == "no_weights":
+        for p in [*ref.parameters(), *fast.parameters()]:
+            p.requires_grad_(False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = []
+        for module in (ref, fast):
+            out = module(x, state)
+            outs = out if isinstance(out, tuple) else (out,)
+            if not grads:
+                seeds = [torch.randn_like(o) for o in outs]
+            wrt = [t for t in [x, *leaves, *module.parameters()] if t.requires_grad]
+            grads.append(torch.autograd.grad(sum((o * s).sum() for o, s in zip(outs, seeds)), wrt))
+    finally:
+        torch.set_num_threads(before)
+    assert len(grads[0]) == len(grads[1])
+    for ours, theirs in zip(grads[1], grads[0]):
+        torch.testing.assert_close(ours, theirs, **TOL[torch.float64])
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("cells", [CELLS[0], CELLS[3]], ids=[IDS[0], IDS[3]])
 @pytest.mark.parametrize("batch", [1, 2, 3, 8, 13, 16, 17, 32, 33, 48, 50, 57, 64, 65])

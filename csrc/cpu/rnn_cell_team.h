@@ -9,7 +9,9 @@
 // wait, then the gate math of its units.
 // Backward: gate gradients of its units, one wait, partial dx = dG[:, rows] @
 // W_ih[rows] and dh likewise, its rows of the weight and bias gradients, a
-// second wait, then each part sums the partials over its own columns.
+// second wait, then each part sums the partials over its own columns. With two
+// parts and every gradient wanted, the work after the wait is split by task
+// instead: dx and dh on one worker, the weight and bias gradients on the other.
 // Measured (benchmarks/kernel_changes_2026-11-28.md): LSTMCell 8,128->128
 // fwd+bwd about 20% faster than the per-GEMM fork/joins, larger cells unchanged.
 #pragma once
