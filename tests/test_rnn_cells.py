@@ -60,6 +60,25 @@ def test_cell_parity_threads(threads, cells, batch, fin, hidden):
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("cells", CELLS[:2], ids=IDS[:2])
+@pytest.mark.parametrize("batch", [24, 27, 32, 57, 64])
+def test_cell_forward_batch_split(dtype, cells, batch):
+    """Two threads, batches whose forward splits the batch rows (12+ rows a worker, weights up to 2 MiB):
+    each worker multiplies every gate row for half the batch, then runs that half's gate math; an odd
+    batch leaves the second worker one row fewer."""
+    ref_cls, fast_cls, kw = cells
+    ref, fast = pair(ref_cls, fast_cls, 50, 70, dtype=dtype, **kw)
+    x = torch.randn(batch, 50, dtype=dtype, requires_grad=True)
+    state, leaves = _state(ref_cls, batch, 70, dtype)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        check_parity(ref, fast, (x, state), dtype, leaves=[x, *leaves])
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("cells", CELLS, ids=IDS)
 @pytest.mark.parametrize("wanted", ["all", "no_input", "no_weights"])
 @pytest.mark.parametrize("batch,fin,hidden", [(8, 128, 128), (9, 70, 96)])

@@ -6,7 +6,9 @@
 //   - a slice of the hidden units (UnitSplit): the gate math needs all gates of
 //     a unit, which lie in different row blocks.
 // Forward: x W_ih[rows]^T + h W_hh[rows]^T (+ biases) for its rows, one flag
-// wait, then the gate math of its units.
+// wait, then the gate math of its units. At batch 24-64 with weights up to
+// 2 MiB (split_batch) the two workers split the batch rows instead: every gate
+// row and the gate math of half the batch each, with no exchange and no wait.
 // Backward: gate gradients of its units, one wait, partial dx = dG[:, rows] @
 // W_ih[rows] and dh likewise, its rows of the weight and bias gradients, a
 // second wait, then each part sums the partials over its own columns. With two
