@@ -63,10 +63,11 @@ def test_cell_parity_threads(threads, cells, batch, fin, hidden):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("cells", CELLS[:2], ids=IDS[:2])
 @pytest.mark.parametrize("batch", [24, 27, 32, 57, 64])
-def test_cell_forward_batch_split(dtype, cells, batch):
-    """Two threads, batches whose forward splits the batch rows (12+ rows a worker, weights up to 2 MiB):
-    each worker multiplies every gate row for half the batch, then runs that half's gate math; an odd
-    batch leaves the second worker one row fewer."""
+def test_cell_batch_split(dtype, cells, batch):
+    """Two threads, batches whose steps split the batch rows (12+ rows a worker, weights up to 2 MiB): in
+    the forward each worker multiplies every gate row for half the batch and runs that half's gate math;
+    in the backward it takes that half's gate gradients, dx and dh, then its gate rows of the weight
+    gradients. An odd batch leaves the second worker one row fewer."""
     ref_cls, fast_cls, kw = cells
     ref, fast = pair(ref_cls, fast_cls, 50, 70, dtype=dtype, **kw)
     x = torch.randn(batch, 50, dtype=dtype, requires_grad=True)

@@ -13,7 +13,10 @@
 // W_ih[rows] and dh likewise, its rows of the weight and bias gradients, a
 // second wait, then each part sums the partials over its own columns. With two
 // parts and every gradient wanted, the work after the wait is split by task
-// instead: dx and dh on one worker, the weight and bias gradients on the other.
+// instead: dx and dh on one worker, the weight and bias gradients on the other;
+// where the forward split the batch, each worker takes the gate gradients, dx and
+// dh of its half of the batch, one wait, then its gate rows of the weight and
+// bias gradients.
 // Measured (benchmarks/kernel_changes_2026-11-28.md): LSTMCell 8,128->128
 // fwd+bwd about 20% faster than the per-GEMM fork/joins, larger cells unchanged.
 #pragma once
