@@ -44,10 +44,11 @@ def _seed():
 @pytest.mark.parametrize("mode", list(LAYERS))
 @pytest.mark.parametrize("path", ["team", "beside"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("packed", [False, True])
-def test_both_paths_match_torch(mode, path, dtype, packed):
+@pytest.mark.parametrize("packed,batch", [(False, 4), (False, 9), (True, 5)])
+def test_both_paths_match_torch(mode, path, dtype, packed, batch):
     """Each path forced (forward and backward), both directions of two layers, full and
-    variable-length batches."""
+    variable-length batches. From batch 8 the team's path splits the batch instead (each thread the
+    whole recurrence of its half, recurrence_splits_batch): batch 9 gives the halves 5 and 4 rows."""
     ref_cls, fast_cls, kw = LAYERS[mode]
     # input_size = hidden: the backward's choice needs hidden/2 <= input_size <= 2 hidden
     size = HIDDEN[mode]
@@ -57,7 +58,7 @@ def test_both_paths_match_torch(mode, path, dtype, packed):
             seqs = [torch.randn(n, size, dtype=dtype, requires_grad=True) for n in (20, 17, 19, 16, 18)]
             check_parity(ref, fast, (pack_sequence(seqs, enforce_sorted=False),), dtype, leaves=seqs, retain=True)
         else:
-            x = torch.randn(19, 4, size, dtype=dtype, requires_grad=True)
+            x = torch.randn(19, batch, size, dtype=dtype, requires_grad=True)
             check_parity(ref, fast, (x,), dtype, leaves=[x])
 
 

@@ -169,6 +169,19 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
                                         gru ? dgh : nullptr, db_ih, db_hh, &progress);
           },
           [&] { input_grad_follower<T>(d, reverse, progress, dgx, w_ih, g.input.data_ptr<T>()); });
+    } else if (cpu::rnn::recurrence_splits_batch(d)) {
+      // the second half sums its bias gradients apart, added after the region
+      at::Tensor db_second = empty_cached({2, G}, x.options());
+      T* db2[2] = {db_ih ? db_second.data_ptr<T>() : nullptr, db_hh ? db_second.data_ptr<T>() + G : nullptr};
+      cpu::rnn::for_batch_halves(d, [&](const RnnDims& half, int64_t b0, int64_t i) {
+        cpu::rnn::fused_backward<T>(half, reverse, w_hh, o, w, go, hp, cx_p ? cx_p + b0 * H : nullptr,
+                                    dh_state + b0 * P, dc_state ? dc_state + b0 * H : nullptr, dgx,
+                                    gru ? dgh : nullptr, i ? db2[0] : db_ih, i ? db2[1] : db_hh);
+      });
+      for (int64_t j = 0; j < G; ++j) {
+        if (db_ih) db_ih[j] += db2[0][j];
+        if (db_hh) db_hh[j] += db2[1][j];
+      }
     } else {
       cpu::rnn::fused_backward<T>(d, reverse, w_hh, o, w, go, hp, cx_p, dh_state, dc_state, dgx,
                                   gru ? dgh : nullptr, db_ih, db_hh);

@@ -98,11 +98,19 @@ void forward_impl(const RnnDims& d, bool reverse, const at::Tensor& x, const at:
   }
   project_rows(0, rows, /*parallel=*/true);
 
-  // 2. recurrence: a team of workers over hidden-unit slices for sequences;
+  // 2. recurrence: a team of workers over hidden-unit slices for sequences (or the batch's halves on
+  // the two threads, recurrence_splits_batch);
   // single steps (T = 1) and projections step by step with the GEMM threaded inside
   // each step (for one step the team buys nothing)
   if (!proj && d.T > 1) {
-    cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh_p, xproj_p, o, w, h_state, c_state);
+    if (cpu::rnn::recurrence_splits_batch(d)) {
+      cpu::rnn::for_batch_halves(d, [&](const RnnDims& half, int64_t b0, int64_t) {
+        cpu::rnn::fused_forward<T>(half, reverse, w_hh, bhh_p, xproj_p, o, w, h_state + b0 * H,
+                                   c_state ? c_state + b0 * H : nullptr);
+      });
+    } else {
+      cpu::rnn::fused_forward<T>(d, reverse, w_hh, bhh_p, xproj_p, o, w, h_state, c_state);
+    }
     record_trial();
     return;
   }

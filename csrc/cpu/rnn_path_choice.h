@@ -1,6 +1,7 @@
 // Which way a sequence's recurrence runs where neither always wins, forward and backward:
-// - team: the recurrence split over two workers (rnn_fused.h), with the GEMM that feeds or follows
-//   it (forward: the input projection before; backward: the input gradient after) on both threads;
+// - team: the recurrence split over two workers (rnn_fused.h; from batch 8 the batch's two halves,
+//   recurrence_splits_batch), with the GEMM that feeds or follows it (forward: the input projection
+//   before; backward: the input gradient after) on both threads;
 // - beside: the recurrence on one worker, that GEMM on the other thread at the same time (forward:
 //   the steps ahead of the recurrence, rnn_forward.cpp; backward: the steps behind it,
 //   pipelined_input_grad in rnn_backward.cpp).
