@@ -225,8 +225,8 @@ void cell_backward(const RnnCellDims& d, const CellTensors& in, const at::Tensor
   // the weight and bias gradients: the same multiply-adds each (B G (I + H)), and no partial products,
   // second wait or sums (steps 2 and 4). Measured fwd+bwd against the row split, in-process, 2 threads
   // (AMD EPYC Zen 4 VM): LSTMCell 8,128->128 -1% to -11%, 32,256->256 -0.2% to -3%, 64,512->512 -3%
-  // to +1%, LSTMCell 1,256->256 -5%, 4,512->512 -7%; GRUCell 32,256->256 -3% to +1%. Without dx (a first layer's
-  // input) the split would leave one worker half the other's work: the row split stays.
+  // to +1%, 1,256->256 -5%, 4,512->512 -7%; GRUCell 32,256->256 -3% to +1%. Without dx (a first
+  // layer's input) the split would leave one worker half the other's work: the row split stays.
   const bool by_task = parts == 2 && gi && ghx && g.w_ih.defined();  // (unless by_batch, below)
   // partial products dG[:, rows] @ W[rows] of each part; one part writes the gradients directly
   T* part_x = gi && parts > 1 && !by_task ? scratch<T>(kPartialX, parts * B * I) : nullptr;
