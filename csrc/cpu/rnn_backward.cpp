@@ -55,7 +55,8 @@ using cpu::rnn::cols_of;
 // 1.29x over one thread; its per-step products are small and the workers meet every step), while
 // the input gradient dgates @ W_ih, a GEMM run after it, scales fully. So one thread runs the
 // recurrence alone and the other computes the input gradient of the steps already finished, chunk
-// by chunk. Measured (backward op, in-process A/B, 2 threads, float32, I = H, T = 100 unless said):
+// by chunk. Measured (backward op, in-process A/B, 2 threads, float32, I = H, T = 100 unless said;
+// against the team's split of hidden units, before recurrence_splits_batch took batch 8+):
 //   gains: LSTM B=4 H=64 +55%, H=128 +20%, H=256 +6%; GRU B=4 H=128 +29%, H=256 +7.5%;
 //          LSTM B=8 H=128 +13%, H=256 +3.5%; GRU B=8 H=256 +6%; LSTM B=12 H=256 +3%; T=50 B=4 +2%
 //   losses: H=320-512 (the weight slice then outgrows one core's L2) -2% to -28%; B=1 -9%;

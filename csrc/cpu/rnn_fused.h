@@ -135,7 +135,9 @@ inline bool recurrence_leaves_a_thread(const RnnDims& d) {
 // Measured in one process against the team, 2 threads (AMD EPYC Zen 4 VM): forward LSTM
 // 50,32,256->256 -5%, GRU 50,32 -25%, LSTM 100,16,128->256 -8%, 100,8 -8% to -9%, 50,64 -9%,
 // H=512 batch 8-32 -1% to +0.5%; fwd+bwd LSTM 50,32 -5%, GRU 50,32 -4%, LSTM 100,16,128->256
-// -22%, 100,8 -8%, 50,64 -15%. At batch 4 the forward ran 17% slower (2 rows a worker).
+// -22%, 100,8 -8%, 50,64 -15%. At batch 4 the forward ran 17% slower (2 rows a worker). It also
+// takes a small W_hh whose recurrence would run on one worker without the beside GEMM (input_size
+// > 2 hidden): two threads against one there, not measured.
 inline bool recurrence_splits_batch(const RnnDims& d) {
   return !d.packed && d.B >= 8 && !at::in_parallel_region() && at::get_num_threads() == 2;
 }

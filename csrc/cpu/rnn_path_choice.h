@@ -6,7 +6,8 @@
 //   the steps ahead of the recurrence, rnn_forward.cpp; backward: the steps behind it,
 //   pipelined_input_grad in rnn_backward.cpp).
 //
-// Measured in one process, 2 threads, 100 steps, I = H, beside against the team:
+// Measured in one process, 2 threads, 100 steps, I = H, beside against the team (its split of hidden
+// units: the figures at batch 8+ predate recurrence_splits_batch, which the trials now time instead):
 // - forward, LSTM: H=128 batch 4 +15%, batch 16 +15%, batch 1 -1%; H=192 batch 4 +13%, batch 1
 //   -8%; H=256 batch 4 +4%, batch 8 +4%, but batch 3 -13%, batch 6 -9%, batch 12 -6%, and
 //   I = H/2 or 2H -14%; GRU H=256 batch 4 +10%, batch 1 -15%; RNN H=256 batch 4 +29%;
