@@ -151,7 +151,8 @@ void backward_impl(const RnnDims& d, bool reverse, std::array<bool, 3> mask, con
   at::Tensor tanh_scratch = lstm && !proj ? empty_cached({d.B, H}, x.options()) : at::Tensor();
   // the fused recurrence (rnn_backward_fused.cpp) packs its own slices of W_hh; the step-by-step
   // loop below (projections, single steps) needs W_hh^T packed whole. Only then: packing it is a
-  // transposing copy of all of W_hh (measured 0.6-0.9 ms per call at H = 512, 0.2 ms at 256).
+  // transposing copy of all of W_hh (measured 0.75-0.95 ms per call at H = 512, 0.17-0.25 ms at
+  // 256).
   const bool fused = !proj && d.T > 1;
   std::optional<StepGemm<T>> hidden_back;
   if (!fused) hidden_back.emplace(cols_of<T>(w_hh), P, G, d.T);

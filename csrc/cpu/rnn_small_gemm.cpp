@@ -55,9 +55,9 @@ FASTNN_RNN_AVX512 inline void store_strip(const __m512 (&v0)[M], const __m512 (&
 // keeps four independent FMA chains in flight. No software prefetch of the strip
 // ahead: the hardware's stream prefetch keeps up, and the prefetch instructions
 // took load slots from a loop bound by its loads (measured on the AMD EPYC Zen 4 VM,
-// in-process A/B, 2 threads, without them: LSTM forward 200,1,512->512 -5% to -7%,
+// in-process A/B, 2 threads, without them: LSTM forward 200,1,512->512 -5% to -10%,
 // 100,1,1024 -8%, batch 1-2 at H=128-256 -4% to -5%; forward+backward 200,1,512 -6%,
-// 100,2,256 -3%).
+// 100,2,256 -3%; benchmarks/kernel_changes_2026-11-28.md, "Thirteenth session").
 template <int M>
 FASTNN_RNN_AVX512 void one_strip(int64_t s, const float* a, int64_t lda, const PackedB<float>& b, float* c,
                                  int64_t ldc, const float* bias, bool accumulate, bool backwards) {
